@@ -1,0 +1,122 @@
+"""The result of an analysis: what renderers render and what ``--json`` emits.
+
+The JSON form (``to_json_dict``) is a stable contract, schema ``leaksleuth.diagnosis/1``,
+documented in the README. Add fields; never rename or remove one without bumping the schema.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+SCHEMA = "leaksleuth.diagnosis/1"
+
+Verdict = Literal["leak", "retention", "no-leak", "inconclusive"]
+SuspectKind = Literal[
+    "unbounded-map",
+    "map-retention",
+    "goroutine-leak",
+    "connection-leak",
+    "unbounded-slice",
+    "heap-growth",
+]
+
+
+@dataclass(frozen=True)
+class Window:
+    start: float  # Unix seconds
+    end: float
+    snapshots: int
+    gc_cycles: int  # NumGC advance over the window
+
+
+@dataclass(frozen=True)
+class HeapSeries:
+    """Per-snapshot heap figures; ``floor`` is the live heap right after a forced GC."""
+
+    times: tuple[float, ...]
+    floor_bytes: tuple[int, ...]  # post-GC HeapAlloc (or in-use bytes of the heap profile)
+    heap_alloc: tuple[int, ...]
+    next_gc: tuple[int, ...]
+    heap_objects: tuple[int, ...]
+    num_gc: tuple[int, ...]
+    stack_inuse: tuple[int, ...]
+    growth_bytes_per_second: float  # robust slope of the floor
+    growth_p_value: float | None = None  # trend test; None when too few points
+    plateau: bool = False  # growth that stopped (warm-up, bounded cache)
+
+
+@dataclass(frozen=True)
+class GoroutineGroupTrend:
+    """A group of goroutines with one identical stack, followed over the window."""
+
+    function: str  # innermost frame of the service's own code
+    stack: tuple[str, ...]  # leaf first
+    counts: tuple[int, ...]  # per snapshot
+    states: tuple[str, ...]  # states seen, most common first
+    max_wait_minutes: int
+    created_by: str
+    growth_per_second: float
+    blocked: bool
+
+
+@dataclass(frozen=True)
+class GoroutineSeries:
+    times: tuple[float, ...]
+    counts: tuple[int, ...]
+    growing_groups: tuple[GoroutineGroupTrend, ...] = ()
+    groups: tuple[GoroutineGroupTrend, ...] = ()  # every group at the last snapshot
+
+
+@dataclass(frozen=True)
+class MapFinding:
+    """One map read from the process by gdb (see ``inspect``)."""
+
+    variable: str
+    type: str
+    layout: Literal["classic", "swiss", "sync.Map"]
+    live_entries: int
+    capacity_slots: int
+    deleted_slots: int
+    bytes_held: int
+    bytes_needed: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Suspect:
+    rank: int
+    kind: SuspectKind
+    function: str
+    stack: tuple[str, ...]  # leaf first
+    growth_bytes_per_second: float
+    inuse_bytes: int
+    confidence: float  # 0..1
+    evidence: tuple[str, ...]
+    advice: str
+    goroutines: int | None = None  # for goroutine kinds
+    variable: str | None = None  # when gdb inspection names one
+    inuse_series: tuple[int, ...] = ()  # per snapshot, for charts
+    allocation: str | None = None  # map growth / slice growth / channel ... when classified
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    target: str
+    window: Window
+    verdict: Verdict
+    summary: str
+    heap: HeapSeries
+    goroutines: GoroutineSeries
+    suspects: tuple[Suspect, ...]
+    go_version: str | None = None
+    maps: tuple[MapFinding, ...] = ()
+    settings: dict[str, Any] = field(default_factory=dict)  # interval, gc, duration...
+    schema: str = SCHEMA
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The documented JSON contract (tuples become lists)."""
+        d = asdict(self)
+        out: dict[str, Any] = {"schema": d.pop("schema")}
+        out.update(d)
+        return out
