@@ -1,0 +1,7 @@
+"""``python -m leaksleuth`` runs the CLI."""
+
+import sys
+
+from leaksleuth.cli import main
+
+sys.exit(main())
