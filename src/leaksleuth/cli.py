@@ -24,13 +24,379 @@ def cli() -> None:
 
 # --- profile commands: top, diff, goroutines (issue 2) ---------------------------------------
 
+# top, diff (issue 2, protobuf and operations)
+
+
+def _top_options(f: click.decorators.FC) -> click.decorators.FC:
+    """Options shared by ``top`` and ``diff`` (pprof's names)."""
+    for opt in reversed([
+        click.option("--sample-index", "sample_index", default=None, metavar="NAME",
+                     help="Sample type to show (default: the profile's default, else last)."),
+        click.option("--cum", is_flag=True, help="Sort by cumulative value."),
+        click.option("--nodecount", type=click.IntRange(min=1), default=None,
+                     help="Show at most N functions."),
+        click.option("--focus", "focus_re", default=None, metavar="RE",
+                     help="Only samples with a function matching RE."),
+        click.option("--ignore", "ignore_re", default=None, metavar="RE",
+                     help="Drop samples with a function matching RE."),
+        click.option("--json", "as_json", is_flag=True, help="JSON (leaksleuth.top/1)."),
+    ]):
+        f = opt(f)
+    return f
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=True, path_type=str))
+@_top_options
+def top(file: str, sample_index: str | None, cum: bool, nodecount: int | None,
+        focus_re: str | None, ignore_re: str | None, as_json: bool) -> None:
+    """Functions by flat (or cumulative) value, like `go tool pprof -top FILE`."""
+    from leaksleuth.profile import ops
+    from leaksleuth.profile.formats import read_profile
+    from leaksleuth.report import tables
+
+    result = ops.top(read_profile(file), sample_index, cum_sort=cum, nodecount=nodecount,
+                     focus_re=focus_re, ignore_re=ignore_re)
+    tables.render(result, sys.stdout, files=[file], as_json=as_json)
+
+
+@cli.command()
+@click.argument("base", type=click.Path(dir_okay=True, path_type=str))
+@click.argument("new", type=click.Path(dir_okay=True, path_type=str))
+@_top_options
+def diff(base: str, new: str, sample_index: str | None, cum: bool, nodecount: int | None,
+         focus_re: str | None, ignore_re: str | None, as_json: bool) -> None:
+    """What grew (+) and shrank (-) from BASE to NEW, like `go tool pprof -top -base`."""
+    from leaksleuth.profile import ops
+    from leaksleuth.profile.formats import read_profile
+    from leaksleuth.report import tables
+
+    result = ops.diff_top(read_profile(base), read_profile(new), sample_index, cum_sort=cum,
+                          nodecount=nodecount, focus_re=focus_re, ignore_re=ignore_re)
+    tables.render(result, sys.stdout, files=[base, new], as_json=as_json, diff=True)
+
+
+# goroutines (issue 2, text formats)
+
+
+def _fetch_goroutine_dump(url: str, timeout: float) -> tuple[bytes, str]:
+    """GET the debug=2 goroutine dump of a pprof endpoint base URL; (body, source name).
+
+    ``http://host:6060`` and ``http://host:6060/debug/pprof`` both mean the endpoint base.
+    """
+    from urllib.parse import urlsplit
+
+    from leaksleuth.collect.client import PprofClient, redact_url
+
+    path = urlsplit(url).path.rstrip("/") or "/debug/pprof"
+    if not path.endswith("/goroutine"):
+        path += "/goroutine"
+    with PprofClient(url, timeout=timeout, retries=1) as client:
+        resp = client.get(path, {"debug": "2"})
+        return resp.body, redact_url(client.origin) + resp.request
+
+
+@cli.command("goroutines")
+@click.argument("target", metavar="FILE|URL")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (schema in the renderer).")
+@click.option("--module", default=None,
+              help="The service's module path, when it has no dot (e.g. 'myservice').")
+@click.option("--timeout", type=float, default=10.0, show_default=True,
+              help="HTTP timeout in seconds (URL only).")
+def goroutines_cmd(target: str, as_json: bool, module: str | None, timeout: float) -> None:
+    """Goroutines grouped by identical stack: count, state, longest wait, own frame, creator.
+
+    FILE is a goroutine dump (debug=2), debug=1 text or protobuf profile; URL is a pprof
+    endpoint base such as http://127.0.0.1:6060 (its debug=2 dump is fetched).
+    """
+    from leaksleuth.profile.formats import read_bytes
+    from leaksleuth.profile.goroutines import group_bytes
+    from leaksleuth.report import goroutine_table as gt
+
+    if target.startswith(("http://", "https://")):
+        data, source = _fetch_goroutine_dump(target, timeout)
+    else:
+        data, source = read_bytes(target), target
+    res = group_bytes(data, source, module)
+    detail, cut = res.detail, res.truncated
+    if as_json:
+        click.echo(gt.goroutines_json(res.groups, source, detail=detail, truncated=cut))
+    elif sys.stdout.isatty():
+        from rich.console import Console
+
+        Console().print(gt.goroutines_table(res.groups, source, detail=detail, truncated=cut))
+    else:
+        click.echo(gt.goroutines_plain(res.groups, source, detail=detail, truncated=cut), nl=False)
+
+
 # --- collection commands: collect, sessions (issue 3) ----------------------------------------
+
+
+def _session_root(out: str | None) -> str:
+    return out or os.environ.get("LEAKSLEUTH_SESSIONS", "leaksleuth-sessions")
+
+
+@cli.command("collect")
+@click.argument("url", required=False)
+@click.option("--interval", default="5s", show_default=True,
+              help="Time between snapshots: 500ms, 5s, 10m, 1h.")
+@click.option("--duration", default=None, help="Collect for this long (e.g. 10m).")
+@click.option("--count", type=int, default=None, help="Collect this many snapshots.")
+@click.option("--out", "out", default=None,
+              help="Sessions directory [default: $LEAKSLEUTH_SESSIONS or ./leaksleuth-sessions].")
+@click.option("--no-gc", is_flag=True, help="Do not force a GC before each heap profile.")
+@click.option("--allocs", is_flag=True, help="Also take the allocs profile.")
+@click.option("--base-path", default=None,
+              help="Where pprof is mounted [default: the URL's path, else /debug/pprof].")
+@click.option("--header", "headers", multiple=True, metavar="'NAME: VALUE'",
+              help="Extra request header (repeatable). Values are never stored or printed.")
+@click.option("--token-env", default=None, metavar="VAR",
+              help="Send 'Authorization: Bearer $VAR' (the token is read from the environment "
+                   "only, never stored).")
+@click.option("--insecure", is_flag=True, help="Do not verify TLS certificates.")
+@click.option("--ca", type=click.Path(dir_okay=False), default=None,
+              help="Trust this CA bundle (PEM) for TLS.")
+@click.option("--timeout", default="10s", show_default=True, help="Per-request timeout.")
+@click.option("--retries", type=int, default=2, show_default=True,
+              help="Retries of a failed request (with backoff).")
+@click.option("--max-size", default="256MiB", show_default=True,
+              help="Largest response accepted (e.g. 64MiB); bigger ones are aborted.")
+@click.option("--resume", "resume", type=click.Path(file_okay=False), default=None,
+              help="Append to this session directory (same URL and settings).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON on stdout.")
+def collect_cmd(url: str | None, interval: str, duration: str | None, count: int | None,
+                out: str | None, no_gc: bool, allocs: bool, base_path: str | None,
+                headers: tuple[str, ...], token_env: str | None, insecure: bool,
+                ca: str | None, timeout: str, retries: int, max_size: str, resume: str | None,
+                quiet: bool, as_json: bool) -> None:
+    """Take heap and goroutine snapshots from a Go service's net/http/pprof endpoint.
+
+    Every tick stores, byte for byte, heap?gc=1, heap?debug=1, /debug/vars (if served),
+    goroutine and goroutine?debug=2 (and allocs with --allocs) in a new session directory under
+    --out. Without --count or --duration it runs until Ctrl-C; Ctrl-C stops after the current
+    snapshot. Failed ticks are recorded and collection goes on.
+    """
+    import json
+    import signal
+    import threading
+    from pathlib import Path
+    from typing import Any
+
+    from leaksleuth.collect.collector import CollectConfig, collect, resume_config
+    from leaksleuth.collect.units import parse_duration, parse_size
+    from leaksleuth.errors import UsageError
+
+    hdrs: list[tuple[str, str]] = []
+    for h in headers:
+        name, sep, value = h.partition(":")
+        if not sep or not name.strip():
+            raise UsageError("--header takes 'Name: value'")
+        hdrs.append((name.strip(), value.strip()))
+    common: dict[str, Any] = {
+        "interval": parse_duration(interval),
+        "duration": parse_duration(duration) if duration else None,
+        "count": count, "headers": tuple(hdrs),
+        "timeout": parse_duration(timeout), "retries": retries, "max_bytes": parse_size(max_size),
+    }
+    if resume:
+        if url:
+            raise UsageError("give a URL or --resume DIR, not both")
+        overrides = {**common, "gc": False if no_gc else None, "with_allocs": allocs or None,
+                     "token_env": token_env, "verify": False if insecure else None,
+                     "ca": Path(ca) if ca else None}
+        config = resume_config(Path(resume), **overrides)
+    else:
+        if not url:
+            raise UsageError("missing URL (e.g. http://127.0.0.1:6060)")
+        config = CollectConfig(url=url, base_path=base_path, gc=not no_gc, with_allocs=allocs,
+                               token_env=token_env, verify=not insecure,
+                               ca=Path(ca) if ca else None, out_dir=Path(_session_root(out)),
+                               **common)
+    stop = threading.Event()
+
+    def on_sigint(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        click.echo("\nleaksleuth: stopping after the current snapshot (Ctrl-C again to abort)",
+                   err=True)
+
+    old = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        if quiet:
+            info = collect(config, stop=stop)
+        else:
+            from leaksleuth.report.progress import CollectProgress
+
+            planned = config.count
+            if config.duration is not None:
+                planned = max(1, int(-(-config.duration // config.interval)))
+            with CollectProgress(config.origin, planned) as progress:
+                info = collect(config, stop=stop, on_tick=progress.update)
+    finally:
+        signal.signal(signal.SIGINT, old)
+    if as_json:
+        click.echo(json.dumps(info.to_json_dict(), indent=2))
+    verb = "interrupted" if info.interrupted else "stopped" if info.store_error else "done"
+    click.echo(f"leaksleuth: {verb}: {info.snapshots} snapshot(s) in {info.path}"
+               + (f", {info.failed_ticks} failed tick(s)" if info.failed_ticks else "")
+               + (f", {info.errors} error(s) recorded" if info.errors else ""), err=True)
+    if info.store_error:
+        from leaksleuth.errors import StoreError
+
+        raise StoreError(info.store_error)
+
+
+@cli.command("sessions")
+@click.argument("directory", required=False, type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+def sessions_cmd(directory: str | None, as_json: bool) -> None:
+    """List collected sessions: target, time span, snapshots, Go version.
+
+    DIRECTORY (a sessions directory, or one session's) defaults to $LEAKSLEUTH_SESSIONS or
+    ./leaksleuth-sessions. Move sessions with 'leaksleuth export' and 'leaksleuth import'.
+    """
+    import json
+    import time
+    from pathlib import Path
+
+    from leaksleuth.collect.store import INDEX_NAME, Store, summarize
+
+    root = Path(_session_root(directory))
+    # a session directory itself lists just that session
+    rows = [summarize(root)] if (root / INDEX_NAME).is_file() else Store(root).sessions()
+    if as_json:
+        click.echo(json.dumps([r.to_json_dict() for r in rows], indent=2))
+        return
+    if not rows:
+        click.echo(f"no sessions in {_session_root(directory)}", err=True)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("session", "target", "from (UTC)", "span", "snapshots", "failed", "Go",
+                  "status", box=None)
+
+    def stamp(t: float) -> str:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
+
+    for r in rows:
+        span = f"{(r.ended or r.started) - r.started:.0f}s"
+        table.add_row(r.id, r.target, stamp(r.started), span, str(r.snapshots),
+                      str(r.failed_ticks), r.go_version or "?", r.status)
+    # piped output keeps whole cells (a terminal gets rich's own fitting)
+    Console(width=None if sys.stdout.isatty() else 250).print(table)
+
+
+@cli.command("export")
+@click.argument("session", type=click.Path(file_okay=False, exists=True))
+@click.option("-o", "--output", default=None, help="Archive path [default: ./SESSION.tar.gz].")
+def export_cmd(session: str, output: str | None) -> None:
+    """Pack a session directory into one .tar.gz (to move or attach it)."""
+    from leaksleuth.collect.archive import export_session
+
+    click.echo(str(export_session(session, output)))
+
+
+@cli.command("import")
+@click.argument("archive", type=click.Path(dir_okay=False, exists=True))
+@click.option("--out", "out", default=None,
+              help="Sessions directory [default: $LEAKSLEUTH_SESSIONS or ./leaksleuth-sessions].")
+def import_cmd(archive: str, out: str | None) -> None:
+    """Unpack a session archive made by 'leaksleuth export' into the sessions directory."""
+    from pathlib import Path
+
+    from leaksleuth.collect.archive import import_session
+    from leaksleuth.collect.store import Store
+
+    click.echo(str(import_session(archive, Store(Path(_session_root(out))))))
 
 # --- diagnosis commands: diagnose, analyze, demo (issue 4) -----------------------------------
 
 # --- inspection commands: maps (issue 5) ------------------------------------------------------
 
+
+@cli.command("maps")
+@click.option("--pid", type=int, default=None, help="Live Go process to attach to (briefly).")
+@click.option("--core", "core", type=click.Path(dir_okay=False), default=None,
+              help="Core file (e.g. from `gcore PID`); never touches a live process.")
+@click.option("--exe", "exe", type=click.Path(dir_okay=False), default=None,
+              help="The executable (required with --core; default /proc/PID/exe).")
+@click.option("--var", "var", default=None, help="Only this variable (main.cache or cache).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--timeout", type=float, default=60.0, show_default=True,
+              help="Seconds before gdb is killed (the target is resumed).")
+@click.option("--gdb", "gdb_path", default=None, help="gdb to run (default: $LEAKSLEUTH_GDB or "
+              "gdb on PATH).")
+def maps_cmd(pid: int | None, core: str | None, exe: str | None, var: str | None,
+             as_json: bool, timeout: float, gdb_path: str | None) -> None:
+    """Go maps of a process or core: live entries, capacity, deleted slots, bytes held.
+
+    Ranked by bytes held beyond what live entries need. On production, prefer a core from
+    `gcore PID`: the process is then stopped only while gcore copies its memory.
+    """
+    import json as _json
+
+    from leaksleuth.errors import UsageError
+    from leaksleuth.inspect.maps import inspect_maps
+    from leaksleuth.inspect.text import render_inspection
+
+    if (pid is None) == (core is None):
+        raise UsageError("give either --pid PID or --core CORE --exe BIN")
+    if core is not None and exe is None:
+        raise UsageError("--core needs --exe BIN (gdb cannot read Go types from a core alone)")
+    insp = inspect_maps(pid=pid, core=core, exe=exe, var=var, timeout=timeout,
+                        gdb_path=gdb_path)
+    if as_json:
+        click.echo(_json.dumps(insp.to_json_dict(), indent=2))
+    else:
+        click.echo(render_inspection(insp), nl=False)
+
+
 # --- report commands: report, flame (issue 6) -------------------------------------------------
+
+
+@cli.command("report")
+@click.argument("session_dir", type=click.Path(file_okay=False, path_type=str))
+@click.option("--html", "html_path", required=True, type=click.Path(dir_okay=False),
+              help="Write the self-contained HTML report here.")
+def report_cmd(session_dir: str, html_path: str) -> None:
+    """Analyse a stored session and write the HTML report (charts, suspects, flame graph)."""
+    from leaksleuth.analyze.engine import diagnose_session
+    from leaksleuth.collect.session import open_session
+    from leaksleuth.report.flame import growth_flame
+    from leaksleuth.report.html import render_html, write_report
+
+    session = open_session(session_dir)
+    diagnosis = diagnose_session(session, target=session.target, settings=session.settings,
+                                 go_version=session.go_version)
+    flame = growth_flame(list(session.snapshots()))
+    out = write_report(html_path, render_html(diagnosis, flame=flame))
+    click.echo(f"wrote {out} ({diagnosis.verdict}, {len(diagnosis.suspects)} suspects)")
+
+
+@cli.command("flame")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--base", "base_file", type=click.Path(dir_okay=False, path_type=str),
+              help="Show the change from this profile (a differential flame graph).")
+@click.option("--sample-index", default=None, metavar="NAME",
+              help="Sample type to draw, e.g. inuse_space, alloc_space (default: the profile's).")
+@click.option("--html", "html_path", required=True, type=click.Path(dir_okay=False),
+              help="Write the self-contained HTML flame graph here.")
+def flame_cmd(file: str, base_file: str | None, sample_index: str | None,
+              html_path: str) -> None:
+    """Draw a profile (or its change from --base) as an interactive flame graph."""
+    from leaksleuth.profile.formats import read_profile
+    from leaksleuth.report.flame import build_flame
+    from leaksleuth.report.html import render_html, write_report
+
+    profile = read_profile(file)
+    base = read_profile(base_file) if base_file else None
+    title = f"{file} − {base_file}" if base_file else file
+    flame = build_flame(profile, base=base, sample_index=sample_index, title=title)
+    out = write_report(html_path, render_html(flame=flame))
+    click.echo(f"wrote {out} ({flame.nodes} frames of {flame.nodes_before_pruning})")
 
 
 def main(argv: list[str] | None = None) -> int:

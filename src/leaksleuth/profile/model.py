@@ -200,6 +200,7 @@ class GoroutineDump:
     """Every goroutine of one ``debug=2`` dump."""
 
     goroutines: tuple[Goroutine, ...]
+    truncated: bool = False  # the dump was cut off (the last goroutine may be incomplete)
 
 
 @dataclass(frozen=True, slots=True)
