@@ -150,6 +150,9 @@ def _session_root(out: str | None) -> str:
               help="Where pprof is mounted [default: the URL's path, else /debug/pprof].")
 @click.option("--header", "headers", multiple=True, metavar="'NAME: VALUE'",
               help="Extra request header (repeatable). Values are never stored or printed.")
+@click.option("--header-env", "header_envs", multiple=True, metavar="NAME=VAR",
+              help="Extra header whose value is read from environment variable VAR (keeps a "
+                   "secret off the command line; repeatable).")
 @click.option("--token-env", default=None, metavar="VAR",
               help="Send 'Authorization: Bearer $VAR' (the token is read from the environment "
                    "only, never stored).")
@@ -167,9 +170,9 @@ def _session_root(out: str | None) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON on stdout.")
 def collect_cmd(url: str | None, interval: str, duration: str | None, count: int | None,
                 out: str | None, no_gc: bool, allocs: bool, base_path: str | None,
-                headers: tuple[str, ...], token_env: str | None, insecure: bool,
-                ca: str | None, timeout: str, retries: int, max_size: str, resume: str | None,
-                quiet: bool, as_json: bool) -> None:
+                headers: tuple[str, ...], header_envs: tuple[str, ...], token_env: str | None,
+                insecure: bool, ca: str | None, timeout: str, retries: int, max_size: str,
+                resume: str | None, quiet: bool, as_json: bool) -> None:
     """Take heap and goroutine snapshots from a Go service's net/http/pprof endpoint.
 
     Every tick stores, byte for byte, heap?gc=1, heap?debug=1, /debug/vars (if served),
@@ -193,6 +196,14 @@ def collect_cmd(url: str | None, interval: str, duration: str | None, count: int
         if not sep or not name.strip():
             raise UsageError("--header takes 'Name: value'")
         hdrs.append((name.strip(), value.strip()))
+    for h in header_envs:
+        name, sep, var = h.partition("=")
+        if not sep or not name.strip() or not var.strip():
+            raise UsageError("--header-env takes NAME=VAR")
+        env_value = os.environ.get(var.strip())
+        if not env_value:
+            raise UsageError(f"environment variable {var.strip()} (--header-env) is not set")
+        hdrs.append((name.strip(), env_value))
     common: dict[str, Any] = {
         "interval": parse_duration(interval),
         "duration": parse_duration(duration) if duration else None,
@@ -232,7 +243,7 @@ def collect_cmd(url: str | None, interval: str, duration: str | None, count: int
             planned = config.count
             if config.duration is not None:
                 planned = max(1, int(-(-config.duration // config.interval)))
-            with CollectProgress(config.origin, planned) as progress:
+            with CollectProgress(config.origin, planned, gc=config.gc) as progress:
                 info = collect(config, stop=stop, on_tick=progress.update)
     finally:
         signal.signal(signal.SIGINT, old)
@@ -281,8 +292,10 @@ def sessions_cmd(directory: str | None, as_json: bool) -> None:
     def stamp(t: float) -> str:
         return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
 
+    from leaksleuth.analyze.units import human_duration
+
     for r in rows:
-        span = f"{(r.ended or r.started) - r.started:.0f}s"
+        span = human_duration((r.ended or r.started) - r.started)
         table.add_row(r.id, r.target, stamp(r.started), span, str(r.snapshots),
                       str(r.failed_ticks), r.go_version or "?", r.status)
     # piped output keeps whole cells (a terminal gets rich's own fitting)
@@ -313,6 +326,160 @@ def import_cmd(archive: str, out: str | None) -> None:
     click.echo(str(import_session(archive, Store(Path(_session_root(out))))))
 
 # --- diagnosis commands: diagnose, analyze, demo (issue 4) -----------------------------------
+
+
+def _emit_diagnosis(d: object, json_path: str | None) -> None:
+    """Print the verdict (rich on a terminal, plain when piped); JSON to a file or '-'."""
+    from rich.console import Console
+
+    from leaksleuth.analyze.diagnosis import Diagnosis
+    from leaksleuth.report import json as json_report
+    from leaksleuth.report import text as text_report
+
+    assert isinstance(d, Diagnosis)
+    if json_path == "-":
+        click.echo(json_report.to_json(d), nl=False)
+        return
+    if json_path:
+        from pathlib import Path
+
+        from leaksleuth.errors import UsageError
+
+        try:
+            Path(json_path).write_text(json_report.to_json(d))
+        except OSError as exc:
+            raise UsageError(f"{json_path}: cannot write JSON ({exc.strerror})") from None
+    text_report.render(d, Console(highlight=False))
+
+
+def _collect_with_progress(config: object, quiet: bool) -> object:
+    """Run the collector (Ctrl-C stops after the current snapshot, keeping the session)."""
+    import signal
+    import threading
+
+    from leaksleuth.collect.collector import CollectConfig, collect
+
+    assert isinstance(config, CollectConfig)
+    stop = threading.Event()
+
+    def on_sigint(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        click.echo("\nleaksleuth: stopping after the current snapshot, then analysing",
+                   err=True)
+
+    old = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        if quiet:
+            return collect(config, stop=stop)
+        from leaksleuth.report.progress import CollectProgress
+
+        planned = max(1, int(-(-(config.duration or 0) // config.interval)))
+        with CollectProgress(config.origin, planned) as progress:
+            return collect(config, stop=stop, on_tick=progress.update)
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+@cli.command("diagnose")
+@click.argument("url")
+@click.option("--duration", default="60s", show_default=True, help="Collection window.")
+@click.option("--interval", default="5s", show_default=True, help="Time between snapshots.")
+@click.option("--pid", type=int, default=None,
+              help="The service's PID on this machine: read its executable and its maps (gdb).")
+@click.option("--exe", "exe", type=click.Path(dir_okay=False), default=None,
+              help="The service's executable (default with --pid: /proc/PID/exe).")
+@click.option("--json", "json_path", default=None, metavar="PATH",
+              help="Also write the diagnosis as JSON (schema leaksleuth.diagnosis/1); '-' for "
+                   "stdout only.")
+@click.option("--out", "out", default=None,
+              help="Sessions directory [default: $LEAKSLEUTH_SESSIONS or ./leaksleuth-sessions].")
+@click.option("--base-path", default=None, help="Where pprof is mounted [default: /debug/pprof].")
+@click.option("--token-env", default=None, metavar="VAR",
+              help="Send 'Authorization: Bearer $VAR' (read from the environment only).")
+@click.option("--insecure", is_flag=True, help="Do not verify TLS certificates.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def diagnose_cmd(url: str, duration: str, interval: str, pid: int | None, exe: str | None,
+                 json_path: str | None, out: str | None, base_path: str | None,
+                 token_env: str | None, insecure: bool, quiet: bool) -> None:
+    """Collect snapshots of a live Go service, then say whether it leaks, where and why.
+
+    The session is kept on disk (re-run the analysis with `leaksleuth analyze DIR`).
+    """
+    from pathlib import Path
+
+    from leaksleuth.analyze.workflow import analyze_session_dir, prepare_inputs
+    from leaksleuth.collect.collector import CollectConfig, SessionInfo
+    from leaksleuth.collect.units import parse_duration
+    from leaksleuth.errors import StoreError
+
+    config = CollectConfig(url=url, base_path=base_path, interval=parse_duration(interval),
+                           duration=parse_duration(duration), token_env=token_env,
+                           verify=not insecure, out_dir=Path(_session_root(out)))
+    info = _collect_with_progress(config, quiet)
+    assert isinstance(info, SessionInfo)
+    click.echo(f"leaksleuth: session saved in {info.path}", err=True)
+    if info.store_error:
+        raise StoreError(info.store_error)
+    prepare_inputs(info.path, pid=pid, exe=Path(exe) if exe else None)
+    _emit_diagnosis(analyze_session_dir(info.path), json_path)
+
+
+@cli.command("analyze")
+@click.argument("session_dir", type=click.Path(file_okay=False))
+@click.option("--json", "json_path", default=None, metavar="PATH",
+              help="Also write the diagnosis as JSON; '-' for stdout only.")
+@click.option("--exe", "exe", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="The service's executable, for a surer map/slice classification.")
+def analyze_cmd(session_dir: str, json_path: str | None, exe: str | None) -> None:
+    """Diagnose a stored session offline (the same analysis as `diagnose`)."""
+    from pathlib import Path
+
+    from leaksleuth.analyze.workflow import analyze_session_dir
+
+    d = analyze_session_dir(Path(session_dir), exe=Path(exe) if exe else None)
+    _emit_diagnosis(d, json_path)
+
+
+@cli.command("demo")
+@click.option("--duration", default="20s", show_default=True, help="Collection window.")
+@click.option("--interval", default="1s", show_default=True, help="Time between snapshots.")
+@click.option("--json", "json_path", default=None, metavar="PATH",
+              help="Also write the diagnosis as JSON; '-' for stdout only.")
+@click.option("--out", "out", default=None,
+              help="Sessions directory [default: $LEAKSLEUTH_SESSIONS or ./leaksleuth-sessions].")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def demo_cmd(duration: str, interval: str, json_path: str | None, out: str | None,
+             quiet: bool) -> None:
+    """Build and run a small leaky Go service, diagnose it live, then stop it."""
+    from pathlib import Path
+
+    from leaksleuth.analyze.workflow import analyze_session_dir, prepare_inputs, running_demo
+    from leaksleuth.collect.collector import CollectConfig, SessionInfo
+    from leaksleuth.collect.units import parse_duration
+    from leaksleuth.errors import StoreError, ToolchainError
+    from leaksleuth.toolchain import ensure_go, find_go
+
+    try:
+        from leaksleuth.demo import DEMO_SOURCE_DIR
+    except ImportError:
+        raise ToolchainError("the bundled demo service is missing from this install") from None
+    go = find_go() or ensure_go("1.26.6")
+    click.echo(f"leaksleuth: building and starting the demo service with {go}", err=True)
+    with running_demo(go, Path(DEMO_SOURCE_DIR)) as (url, pid):
+        click.echo(f"leaksleuth: demo service pid {pid} at {url}; diagnosing for {duration}",
+                   err=True)
+        config = CollectConfig(url=url, interval=parse_duration(interval),
+                               duration=parse_duration(duration),
+                               out_dir=Path(_session_root(out)))
+        info = _collect_with_progress(config, quiet)
+        assert isinstance(info, SessionInfo)
+        if info.store_error:
+            raise StoreError(info.store_error)
+        prepare_inputs(info.path, pid=pid, exe=None, inspector=None)
+    click.echo(f"leaksleuth: demo stopped; session saved in {info.path}", err=True)
+    _emit_diagnosis(analyze_session_dir(info.path), json_path)
 
 # --- inspection commands: maps (issue 5) ------------------------------------------------------
 
@@ -354,6 +521,58 @@ def maps_cmd(pid: int | None, core: str | None, exe: str | None, var: str | None
         click.echo(render_inspection(insp), nl=False)
 
 
+@cli.command("classify")
+@click.argument("target", metavar="FILE|URL")
+@click.option("--exe", "exe", type=click.Path(dir_okay=False), default=None,
+              help="The service's executable (stripped ones work too).")
+@click.option("--pid", type=int, default=None,
+              help="Take the executable from /proc/PID/exe (no attach).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--timeout", type=float, default=30.0, show_default=True,
+              help="HTTP timeout in seconds (URL only).")
+def classify_cmd(target: str, exe: str | None, pid: int | None, as_json: bool,
+                 timeout: float) -> None:
+    """Label heap sites as map growth, slice growth, channel, string, goroutine or object.
+
+    FILE is a heap profile in debug=1 text; URL is a pprof endpoint base (its
+    heap?debug=1 is fetched). The raw PCs are resolved with the executable's .gopclntab.
+    """
+    import json as _json
+    from dataclasses import asdict
+    from pathlib import Path
+    from urllib.parse import urlsplit
+
+    from leaksleuth.errors import UsageError
+    from leaksleuth.inspect.classify import classify_heap_stacks, summarize
+    from leaksleuth.inspect.text import render_classification
+    from leaksleuth.profile.formats import read_bytes
+    from leaksleuth.profile.text import parse_heap_text
+
+    if (exe is None) == (pid is None):
+        raise UsageError("give either --exe BIN or --pid PID")
+    exe_path = Path(exe) if exe is not None else Path(f"/proc/{pid}/exe")
+    if pid is not None and not exe_path.exists():
+        raise UsageError(f"no process with PID {pid}")
+    if target.startswith(("http://", "https://")):
+        from leaksleuth.collect.client import PprofClient, redact_url
+
+        path = urlsplit(target).path.rstrip("/") or "/debug/pprof"
+        if not path.endswith("/heap"):
+            path += "/heap"
+        with PprofClient(target, timeout=timeout, retries=1) as client:
+            resp = client.get(path, {"debug": "1"})
+            data, source = resp.body, redact_url(client.origin) + resp.request
+    else:
+        data, source = read_bytes(target), target
+    heap, _ = parse_heap_text(data, source)
+    rows = summarize(classify_heap_stacks(exe_path, heap))
+    if as_json:
+        click.echo(_json.dumps({"source": source, "exe": str(exe_path),
+                                "sites": [asdict(r) for r in rows]}, indent=2))
+    else:
+        click.echo(render_classification(rows, source, str(exe_path)), nl=False)
+
+
 # --- report commands: report, flame (issue 6) -------------------------------------------------
 
 
@@ -361,17 +580,20 @@ def maps_cmd(pid: int | None, core: str | None, exe: str | None, var: str | None
 @click.argument("session_dir", type=click.Path(file_okay=False, path_type=str))
 @click.option("--html", "html_path", required=True, type=click.Path(dir_okay=False),
               help="Write the self-contained HTML report here.")
-def report_cmd(session_dir: str, html_path: str) -> None:
+@click.option("--exe", "exe", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="The service's executable, for a surer map/slice classification.")
+def report_cmd(session_dir: str, html_path: str, exe: str | None) -> None:
     """Analyse a stored session and write the HTML report (charts, suspects, flame graph)."""
-    from leaksleuth.analyze.engine import diagnose_session
+    from pathlib import Path
+
+    from leaksleuth.analyze.workflow import analyze_session_dir
     from leaksleuth.collect.session import open_session
     from leaksleuth.report.flame import growth_flame
     from leaksleuth.report.html import render_html, write_report
 
-    session = open_session(session_dir)
-    diagnosis = diagnose_session(session, target=session.target, settings=session.settings,
-                                 go_version=session.go_version)
-    flame = growth_flame(list(session.snapshots()))
+    # the same analysis as `analyze` (with the maps a live `diagnose --pid` saved)
+    diagnosis = analyze_session_dir(Path(session_dir), exe=Path(exe) if exe else None)
+    flame = growth_flame(list(open_session(session_dir).snapshots()))
     out = write_report(html_path, render_html(diagnosis, flame=flame))
     click.echo(f"wrote {out} ({diagnosis.verdict}, {len(diagnosis.suspects)} suspects)")
 

@@ -88,9 +88,11 @@ def load_profile(data: bytes, source: str = "<bytes>") -> Profile:
     if fmt is Format.PPROF:
         return pprof.parse_pprof(data, source)
     if fmt is Format.HEAP_TEXT:
-        return text.parse_heap_text(data, source)[0]
+        # the pprof view: unsymbolised runtime PCs dropped, as in the protobuf (the raw PCs
+        # are kept by text.parse_heap_text's default, for inspection)
+        return text.parse_heap_text(data, source, runtime_pcs=False)[0]
     if fmt is Format.GOROUTINE_TEXT:
-        return text.parse_goroutine_text(data, source)
+        return text.parse_goroutine_text(data, source, runtime_pcs=False)
     return text.dump_to_profile(text.parse_goroutine_dump(data, source))
 
 
