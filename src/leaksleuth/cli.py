@@ -234,6 +234,8 @@ def collect_cmd(url: str | None, interval: str, duration: str | None, count: int
                    err=True)
 
     old = signal.signal(signal.SIGINT, on_sigint)
+    # SIGTERM (systemd, kubectl, timeout) stops after the current snapshot as Ctrl-C does
+    old_term = signal.signal(signal.SIGTERM, on_sigint)
     try:
         if quiet:
             info = collect(config, stop=stop)
@@ -247,12 +249,15 @@ def collect_cmd(url: str | None, interval: str, duration: str | None, count: int
                 info = collect(config, stop=stop, on_tick=progress.update)
     finally:
         signal.signal(signal.SIGINT, old)
+        signal.signal(signal.SIGTERM, old_term)
     if as_json:
         click.echo(json.dumps(info.to_json_dict(), indent=2))
     verb = "interrupted" if info.interrupted else "stopped" if info.store_error else "done"
     click.echo(f"leaksleuth: {verb}: {info.snapshots} snapshot(s) in {info.path}"
                + (f", {info.failed_ticks} failed tick(s)" if info.failed_ticks else "")
                + (f", {info.errors} error(s) recorded" if info.errors else ""), err=True)
+    for msg in info.error_messages:
+        click.echo(f"  {msg}", err=True)
     if info.store_error:
         from leaksleuth.errors import StoreError
 
