@@ -404,10 +404,13 @@ def _collect_with_progress(config: object, quiet: bool) -> object:
 @click.option("--token-env", default=None, metavar="VAR",
               help="Send 'Authorization: Bearer $VAR' (read from the environment only).")
 @click.option("--insecure", is_flag=True, help="Do not verify TLS certificates.")
+@click.option("--html", "html_path", default=None, metavar="PATH",
+              help="Also write the self-contained HTML report here.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def diagnose_cmd(url: str, duration: str, interval: str, pid: int | None, exe: str | None,
                  json_path: str | None, out: str | None, base_path: str | None,
-                 token_env: str | None, insecure: bool, quiet: bool) -> None:
+                 token_env: str | None, insecure: bool, html_path: str | None,
+                 quiet: bool) -> None:
     """Collect snapshots of a live Go service, then say whether it leaks, where and why.
 
     The session is kept on disk (re-run the analysis with `leaksleuth analyze DIR`).
@@ -428,7 +431,10 @@ def diagnose_cmd(url: str, duration: str, interval: str, pid: int | None, exe: s
     if info.store_error:
         raise StoreError(info.store_error)
     prepare_inputs(info.path, pid=pid, exe=Path(exe) if exe else None)
-    _emit_diagnosis(analyze_session_dir(info.path), json_path)
+    d = analyze_session_dir(info.path)
+    _emit_diagnosis(d, json_path)
+    if html_path:
+        _write_session_html(info.path, d, html_path)
 
 
 @cli.command("analyze")
@@ -454,9 +460,11 @@ def analyze_cmd(session_dir: str, json_path: str | None, exe: str | None) -> Non
               help="Also write the diagnosis as JSON; '-' for stdout only.")
 @click.option("--out", "out", default=None,
               help="Sessions directory [default: $LEAKSLEUTH_SESSIONS or ./leaksleuth-sessions].")
+@click.option("--html", "html_path", default=None, metavar="PATH",
+              help="Also write the self-contained HTML report here.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def demo_cmd(duration: str, interval: str, json_path: str | None, out: str | None,
-             quiet: bool) -> None:
+             html_path: str | None, quiet: bool) -> None:
     """Build and run a small leaky Go service, diagnose it live, then stop it."""
     from pathlib import Path
 
@@ -484,7 +492,11 @@ def demo_cmd(duration: str, interval: str, json_path: str | None, out: str | Non
             raise StoreError(info.store_error)
         prepare_inputs(info.path, pid=pid, exe=None, inspector=None)
     click.echo(f"leaksleuth: demo stopped; session saved in {info.path}", err=True)
-    _emit_diagnosis(analyze_session_dir(info.path), json_path)
+    d = analyze_session_dir(info.path)
+    _emit_diagnosis(d, json_path)
+    if html_path:
+        _write_session_html(info.path, d, html_path)
+
 
 # --- inspection commands: maps (issue 5) ------------------------------------------------------
 
@@ -592,12 +604,22 @@ def report_cmd(session_dir: str, html_path: str, exe: str | None) -> None:
     from pathlib import Path
 
     from leaksleuth.analyze.workflow import analyze_session_dir
+
+    # the same analysis as `analyze` (with the maps a live `diagnose --pid` saved)
+    diagnosis = analyze_session_dir(Path(session_dir), exe=Path(exe) if exe else None)
+    _write_session_html(Path(session_dir), diagnosis, html_path)
+
+
+def _write_session_html(session_dir: object, diagnosis: object, html_path: str) -> None:
+    """Write the HTML report of a diagnosed session (shared by report, diagnose and demo)."""
+    from pathlib import Path
+
+    from leaksleuth.analyze.diagnosis import Diagnosis
     from leaksleuth.collect.session import open_session
     from leaksleuth.report.flame import growth_flame
     from leaksleuth.report.html import render_html, write_report
 
-    # the same analysis as `analyze` (with the maps a live `diagnose --pid` saved)
-    diagnosis = analyze_session_dir(Path(session_dir), exe=Path(exe) if exe else None)
+    assert isinstance(session_dir, Path) and isinstance(diagnosis, Diagnosis)
     flame = growth_flame(list(open_session(session_dir).snapshots()))
     out = write_report(html_path, render_html(diagnosis, flame=flame))
     click.echo(f"wrote {out} ({diagnosis.verdict}, {len(diagnosis.suspects)} suspects)")

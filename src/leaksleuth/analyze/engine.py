@@ -1,0 +1,617 @@
+"""From a session's snapshots to a ``Diagnosis``: verdict, ranked suspects, evidence, advice.
+
+Pure: no printing, no I/O besides the snapshot loaders it is handed. The steps follow the
+manual method of DESIGN.md: the post-GC heap floor across GC cycles, per-site heap growth,
+goroutine groups over time, the cross-check between the two, then classification.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import stats
+
+from leaksleuth.analyze.allocsite import ExeFacts, exe_facts
+from leaksleuth.analyze.classify import (
+    ADVICE,
+    CLIENT_FRAMES,
+    CONN_FRAMES,
+    EXPLANATIONS,
+    classify_site,
+    is_connection_heap_stack,
+    is_connection_stack,
+)
+from leaksleuth.analyze.diagnosis import (
+    Diagnosis,
+    GoroutineGroupTrend,
+    GoroutineSeries,
+    HeapSeries,
+    MapFinding,
+    Suspect,
+    SuspectKind,
+    Verdict,
+    Window,
+)
+from leaksleuth.analyze.series import (
+    GroupSeries,
+    Names,
+    SessionSeries,
+    SiteSeries,
+    is_stdlib,
+    own_frame,
+    own_frames,
+    reduce_session,
+)
+from leaksleuth.analyze.trend import MIN_POINTS, Growth, assess_growth
+from leaksleuth.analyze.units import human_bytes, human_duration, human_p, human_rate
+from leaksleuth.profile.frames import import_path
+from leaksleuth.profile.snapshot import Snapshot
+
+FloatArray = NDArray[np.float64]
+
+RUNNING_STATES = frozenset({"running", "runnable", "syscall", ""})
+DEFAULT_STACK_BYTES = 8192
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """Thresholds; the defaults are tuned on the scenario corpus (tests/scenarios)."""
+
+    min_floor_rise: float = 256 * 1024  # bytes the floor must gain over the tail
+    min_floor_rise_fraction: float = 0.002  # ... and this share of the median floor
+    min_site_rise: float = 128 * 1024
+    min_goroutine_rise: float = 6  # goroutines a group must gain over the tail
+    retention_ratio: float = 4.0  # map holds >= 4x what its entries need
+    retention_min_bytes: int = 1 << 20
+    max_suspects: int = 10
+    min_gc_cycles: int = 3  # fewer GC cycles in the window: the heap side is inconclusive
+
+
+class SessionLike(Protocol):
+    """What ``collect.session.Session`` offers (structural, to avoid an import cycle)."""
+
+    def snapshots(self) -> Iterable[Snapshot]: ...
+
+
+@dataclass
+class _Candidate:
+    kind: SuspectKind
+    function: str
+    stack: Names
+    growth: float  # bytes per second
+    inuse: float
+    confidence: float
+    evidence: list[str] = field(default_factory=list)
+    goroutines: int | None = None
+    allocation: str | None = None
+    series: tuple[int, ...] = ()
+    variable: str | None = None
+    counts: FloatArray | None = None  # goroutines per snapshot (NaN where missing)
+    server_side: bool = False  # a connection leak whose server end is in this process too
+    sure: list[str] = field(default_factory=list)  # why the confidence is what it is
+
+
+def _finite(a: FloatArray) -> NDArray[np.bool_]:
+    return np.isfinite(a)
+
+
+def _fill_forward(a: FloatArray) -> tuple[int, ...]:
+    """Per-snapshot ints for charts: a missing point repeats the previous one."""
+    out: list[int] = []
+    prev = 0
+    for v in a.tolist():
+        if math.isfinite(v):
+            prev = int(v)
+        out.append(prev)
+    return tuple(out)
+
+
+def _floor(series: SessionSeries, gc_forced: bool = True) -> tuple[FloatArray, str]:
+    """The post-GC live heap: MemStats HeapAlloc right after the forced GC when recorded,
+    else the heap profile's in-use total (the state as of the last completed GC, so still a
+    post-GC figure when the session was collected without forcing GC)."""
+    ha = series.heap_alloc
+    enough_profiles = int(_finite(series.profile_inuse).sum()) >= MIN_POINTS
+    if not gc_forced and enough_profiles:
+        return series.profile_inuse, "in-use bytes of the heap profile (as of the last GC)"
+    if int(_finite(ha).sum()) >= max(MIN_POINTS, int(_finite(series.profile_inuse).sum()) // 2):
+        return ha, "HeapAlloc after a forced GC"
+    return series.profile_inuse, "in-use bytes of the heap profile after a forced GC"
+
+
+def _trend_words(g: Growth) -> str:
+    tr = g.tail if g.growing else g.full
+    return f"Kendall tau {tr.tau:.2f}, p={human_p(tr.p_value)}"
+
+
+def _site_growth(series: SessionSeries, site: SiteSeries, min_rise: float) -> Growth:
+    m = series.has_heap
+    return assess_growth(series.times[m], site.bytes[m], min_rise=min_rise)
+
+
+def _merge_groups(series: SessionSeries) -> dict[str, list[GroupSeries]]:
+    """Goroutine groups merged by function (own frame); connection loops form one group."""
+    out: dict[str, list[GroupSeries]] = {}
+    for g in series.groups.values():
+        key = "net/http connections" if is_connection_stack(g.stack) else g.function
+        out.setdefault(key, []).append(g)
+    return out
+
+
+def _blocked_share(states: Counter[str]) -> float | None:
+    total = sum(states.values())
+    if total == 0:
+        return None
+    blocked = sum(c for s, c in states.items() if s.split(",")[0] not in RUNNING_STATES)
+    return blocked / total
+
+
+def _first_last(a: FloatArray) -> tuple[float, float]:
+    f = a[_finite(a)]
+    return (float(f[0]), float(f[-1])) if len(f) else (0.0, 0.0)
+
+
+def _goroutine_candidates(
+    series: SessionSeries, cfg: AnalysisConfig, stack_per_g: float
+) -> tuple[list[_Candidate], list[GoroutineGroupTrend], list[GoroutineGroupTrend],
+           dict[str, frozenset[str]]]:
+    m = series.has_goroutines
+    t = series.times[m]
+    cands: list[_Candidate] = []
+    growing: list[GoroutineGroupTrend] = []
+    all_groups: list[GoroutineGroupTrend] = []
+    frames_of: dict[str, frozenset[str]] = {}
+    for key, groups in _merge_groups(series).items():
+        full = np.where(m, np.sum([g.counts for g in groups], axis=0), np.nan)
+        counts = full[m]
+        states: Counter[str] = Counter()
+        for g in groups:
+            states.update(g.states)
+        rep = max(groups, key=lambda g: float(g.counts[-1]) if len(g.counts) else 0.0)
+        gr = assess_growth(t, counts, min_rise=cfg.min_goroutine_rise)
+        share = _blocked_share(states)
+        blocked = share is None or share >= 0.8
+        trend = GoroutineGroupTrend(
+            function=key,
+            stack=rep.stack,
+            counts=_fill_forward(full),  # one per snapshot, like GoroutineSeries.times
+            states=tuple(s for s, _ in states.most_common()),
+            max_wait_minutes=max(g.max_wait_minutes for g in groups),
+            created_by=rep.created_by,
+            growth_per_second=gr.slope if gr.growing else 0.0,
+            blocked=blocked,
+        )
+        if counts.size and counts[-1] > 0:
+            all_groups.append(trend)
+        if not (gr.growing and blocked):
+            continue
+        growing.append(trend)
+        own: set[str] = set()
+        for g in groups:
+            own |= own_frames(g.stack)
+            if g.created_by and not is_stdlib(g.created_by):
+                own.add(g.created_by)
+        frames_of[key] = frozenset(own)
+        conn = key == "net/http connections"
+        first, last = _first_last(counts)
+        last_states: Counter[str] = Counter()
+        for g in groups:
+            last_states.update(g.last_states)
+        state_words = ", ".join(
+            f"{c} {s}" for s, c in (last_states or states).most_common(3)) or "unknown"
+        ev = [
+            f"Goroutines in this group rose from {first:.0f} to {last:.0f} over "
+            f"{human_duration(gr.full.span)} ({gr.slope:.1f}/s, {_trend_words(gr)}).",
+            f"They stay blocked: in the last goroutine dump {state_words}"
+            + (f"; longest wait {trend.max_wait_minutes} min." if trend.max_wait_minutes else "."),
+        ]
+        if share is None:
+            ev[1] = "States are unknown (no debug=2 dump); counts come from the goroutine profile."
+        if rep.created_by:
+            ev.append(f"Created by {rep.created_by}.")
+        conf = 0.55 + 0.25 * max(0.0, (gr.tail.tau - 0.5) * 2) + (0.15 if share else 0.0)
+        sure = [f"the count rises steadily (tau {gr.tail.tau:.2f})",
+                "the goroutines stay blocked" if share else "their states are unknown"]
+        cands.append(_Candidate(
+            kind="connection-leak" if conn else "goroutine-leak",
+            function=key if not conn else _conn_function(rep.stack),
+            stack=rep.stack,
+            growth=gr.slope * stack_per_g,
+            inuse=last * stack_per_g,
+            confidence=min(conf, 0.95), sure=sure,
+            evidence=ev,
+            goroutines=int(last),
+            series=_fill_forward(full * stack_per_g),
+            counts=full,
+        ))
+    growing.sort(key=lambda g: -g.growth_per_second)
+    all_groups.sort(key=lambda g: -(g.counts[-1] if g.counts else 0))
+    return cands, growing, all_groups, frames_of
+
+
+SERVER_CONN = "net/http.(*conn).serve"
+
+
+def _fold_server_side(cands: list[_Candidate]) -> list[_Candidate]:
+    """When the service leaks client connections to itself, the server goroutines serving
+    them (net/http.(*conn).serve) pile up too: the same root cause, reported once."""
+    conn = next((c for c in cands if c.kind == "connection-leak"), None)
+    server = next((c for c in cands if c.function == SERVER_CONN), None)
+    if conn is None or server is None:
+        return cands
+    conn.server_side = True
+    conn.growth += server.growth
+    conn.inuse += server.inuse
+    conn.goroutines = (conn.goroutines or 0) + (server.goroutines or 0)
+    conn.evidence.append(
+        f"The server end of the same connections is in this process too: "
+        f"{server.goroutines} {SERVER_CONN} goroutines pile up with them.")
+    if conn.counts is not None and server.counts is not None:
+        conn.counts = conn.counts + server.counts
+    return [c for c in cands if c is not server]
+
+
+def _conn_function(stack: Names) -> str:
+    for f in stack:
+        if f.startswith(CONN_FRAMES):
+            return f
+    return own_frame(stack)
+
+
+def _site_candidates(
+    series: SessionSeries, cfg: AnalysisConfig, floor_slope: float,
+    facts: ExeFacts,
+) -> list[tuple[_Candidate, SiteSeries]]:
+    """Heap sites whose in-use bytes grow; strict trend first, then the best of the rest."""
+    m = series.has_heap
+    t = series.times[m]
+    span = float(t[-1] - t[0]) if len(t) > 1 else 0.0
+    out: list[tuple[_Candidate, SiteSeries, bool]] = []
+    for site in series.sites.values():
+        b = site.bytes[m]
+        if len(b) < MIN_POINTS or b[-1] <= b[0] or span <= 0:
+            continue
+        gr = _site_growth(series, site, cfg.min_site_rise)
+        rate = gr.slope if gr.growing else max(gr.full.slope, 0.0)
+        if rate <= 0:
+            continue
+        first, last = float(b[0]), float(b[-1])
+        share = rate / floor_slope if floor_slope > 0 else 0.0
+        sizes = [site.sizes[i] for i in np.flatnonzero(m)]
+        alloc = classify_site(site.stack, site.all_frames, sizes,
+                              facts.runtime_frames.get(site.function, ()),
+                              frozenset(facts.calls.get(site.function, ())))
+        ev = [
+            f"In-use heap allocated here grew from {human_bytes(first)} to {human_bytes(last)} "
+            f"over {human_duration(span)} ({human_rate(rate)}, {_trend_words(gr)}).",
+        ]
+        if floor_slope > 0:
+            ev.append(f"That is {min(share, 9.99):.0%} of the heap floor's growth "
+                      f"({human_rate(floor_slope)}).")
+        objs = site.objects[m]
+        if objs[-1] > objs[0]:
+            ev.append(f"Live objects: {objs[0]:.0f} -> {objs[-1]:.0f}.")
+        ev.append(f"Classified as {alloc.kind}: {alloc.reason}.")
+        trend_c = 0.5 + 0.5 * max(0.0, (gr.tail.tau - 0.5) * 2) if gr.growing else 0.3
+        conf = 0.4 * trend_c + 0.3 * min(share, 1.0) + 0.3 * alloc.certainty
+        sure = [
+            f"the growth is {'sustained' if gr.growing else 'not significant on its own'} "
+            f"(tau {(gr.tail if gr.growing else gr.full).tau:.2f})",
+            f"it is {min(share, 9.99):.0%} of the floor's growth",
+            f"the {alloc.kind} call is {_certainty_word(alloc.certainty)}",
+        ]
+        cand = _Candidate(
+            kind=alloc.kind, function=site.function, stack=site.stack, growth=rate,
+            inuse=last, confidence=conf, evidence=ev, allocation=alloc.allocation, sure=sure,
+            series=_fill_forward(np.where(m, site.bytes, np.nan)),
+        )
+        out.append((cand, site, gr.growing))
+    out.sort(key=lambda x: (not x[2], -x[0].growth))
+    return [(c, s) for c, s, _ in out]
+
+
+def _cross_check(
+    g_cands: list[_Candidate], g_frames: Mapping[str, frozenset[str]],
+    sites: list[tuple[_Candidate, SiteSeries]],
+) -> list[_Candidate]:
+    """Fold heap sites into the goroutine suspect that shares their own frames."""
+    merged: list[_Candidate] = list(g_cands)
+    used: set[int] = set()
+    for gc in g_cands:
+        key = gc.function if gc.kind != "connection-leak" else "net/http connections"
+        frames = g_frames.get(key, frozenset()) | {gc.function}
+        for idx, (sc, site) in enumerate(sites):
+            if idx in used:
+                continue
+            hit = False
+            if gc.kind == "connection-leak":
+                hit = is_connection_heap_stack(site.stack) or any(
+                    f.startswith(CLIENT_FRAMES) for f in site.all_frames) or (
+                    gc.server_side and SERVER_CONN in site.all_frames)
+                if hit and not is_stdlib(sc.function) and is_stdlib(gc.function):
+                    gc.function = sc.function  # the service's own caller that leaks the bodies
+                    gc.stack = sc.stack
+            else:  # own frames shared; a stdlib goroutine also owns what its stack allocates
+                hit = sc.function in frames or (
+                    is_stdlib(gc.function) and gc.function in site.all_frames)
+            if not hit:
+                continue
+            used.add(idx)
+            gc.growth += sc.growth
+            gc.inuse += sc.inuse
+            gc.evidence.append(
+                f"Cross-check: heap allocated in {sc.function} grows with these goroutines "
+                f"({human_rate(sc.growth)}, {human_bytes(sc.inuse)} in use): one root cause.")
+            gc.confidence = min(0.97, gc.confidence + 0.1)
+            if "heap and goroutines agree" not in gc.sure:
+                gc.sure.append("heap and goroutines agree")
+            if sc.series and gc.series and len(sc.series) == len(gc.series):
+                gc.series = tuple(a + b for a, b in zip(gc.series, sc.series, strict=True))
+        if gc.kind == "connection-leak" and is_stdlib(gc.function):
+            _link_by_correlation(gc, sites, used)
+    merged.extend(sc for idx, (sc, _) in enumerate(sites) if idx not in used)
+    return merged
+
+
+def _link_by_correlation(gc: _Candidate, sites: list[tuple[_Candidate, SiteSeries]],
+                         used: set[int]) -> None:
+    """Name a connection leak after the service's own site whose heap grows in step with the
+    leaked connections (each keeps its request, body reader and buffers alive)."""
+    if gc.counts is None:
+        return
+    best: tuple[float, int] | None = None
+    for idx, (sc, site) in enumerate(sites):
+        if idx in used or is_stdlib(sc.function):
+            continue
+        ok = np.isfinite(gc.counts)
+        if int(ok.sum()) < MIN_POINTS:
+            continue
+        rho = stats.spearmanr(gc.counts[ok], site.bytes[ok]).statistic
+        if rho is not None and math.isfinite(float(rho)) and float(rho) >= 0.8 and (
+                best is None or float(rho) > best[0]):
+            best = (float(rho), idx)
+    if best is None:
+        return
+    sc, _ = sites[best[1]]
+    used.add(best[1])
+    gc.function, gc.stack = sc.function, sc.stack
+    gc.growth += sc.growth
+    gc.inuse += sc.inuse
+    gc.evidence.append(
+        f"Cross-check: heap allocated in {sc.function} grows in step with the open connections "
+        f"(Spearman {best[0]:.2f}; {human_rate(sc.growth)}): the caller that leaks them.")
+
+
+def _apply_maps(
+    cands: list[_Candidate], maps: Sequence[MapFinding], cfg: AnalysisConfig
+) -> list[_Candidate]:
+    """gdb's map findings: name the variable behind a map suspect; bloated maps are retention."""
+    out = list(cands)
+    map_sus = [c for c in out if c.kind == "unbounded-map"]
+    by_size = sorted(maps, key=lambda f: -f.bytes_held)
+    same_pkg = [f for f in by_size if map_sus and import_path(f.variable) ==
+                import_path(map_sus[0].function)]
+    if map_sus and same_pkg:  # the biggest map of the suspect's own package
+        top = same_pkg[0]
+        map_sus[0].variable = top.variable
+        map_sus[0].evidence.append(
+            f"gdb: {top.variable} ({top.type}) has {top.live_entries} live entries in "
+            f"{top.capacity_slots} slots, holding {human_bytes(top.bytes_held)}.")
+        map_sus[0].confidence = min(0.98, map_sus[0].confidence + 0.1)
+        map_sus[0].sure.append("gdb found the map")
+    for f in by_size:
+        if f.bytes_held < cfg.retention_min_bytes:
+            continue
+        if f.bytes_held < cfg.retention_ratio * max(f.bytes_needed, 1):
+            continue
+        if any(c.variable == f.variable for c in out):
+            continue
+        ratio = f.bytes_held / max(f.bytes_needed, 1)
+        out.append(_Candidate(
+            kind="map-retention", function=f.variable, stack=(), growth=0.0,
+            inuse=float(f.bytes_held), confidence=0.85 if ratio >= 10 else 0.7,
+            evidence=[
+                f"gdb: {f.variable} ({f.type}, {f.layout}) holds {human_bytes(f.bytes_held)} "
+                f"for {f.live_entries} live entries that need {human_bytes(f.bytes_needed)} "
+                f"({ratio:.0f}x); {f.deleted_slots} slots are deleted, "
+                f"{f.capacity_slots} in all.",
+            ],
+            variable=f.variable, allocation="map buckets",
+            sure=[f"gdb read the map itself ({ratio:.0f}x more memory than its entries need)"],
+        ))
+    return out
+
+
+def _snapshots_of(source: SessionLike | Iterable[Snapshot]) -> Iterable[Snapshot]:
+    snaps = getattr(source, "snapshots", None)
+    if callable(snaps):
+        return snaps()  # type: ignore[no-any-return]
+    return source  # type: ignore[return-value]
+
+
+def diagnose_session(
+    session_or_snapshots: SessionLike | Iterable[Snapshot],
+    *,
+    target: str | None = None,
+    settings: Mapping[str, Any] | None = None,
+    go_version: str | None = None,
+    maps: Sequence[MapFinding] | None = None,
+    exe: Path | None = None,
+    facts: ExeFacts | None = None,
+    config: AnalysisConfig | None = None,
+) -> Diagnosis:
+    """Analyse a session (or any snapshot sequence, in time order) into a ``Diagnosis``.
+
+    ``maps`` are gdb's map findings (``--pid``): they name variables and enable the
+    ``retention`` verdict. ``exe`` (the service's executable, e.g. ``/proc/PID/exe``) or
+    ``facts`` already read from it make the map/slice classification surer.
+    """
+    cfg = config or AnalysisConfig()
+    src = session_or_snapshots
+    if target is None:
+        target = str(getattr(src, "target", "") or "")
+    if go_version is None:
+        go_version = getattr(src, "go_version", None) or None
+    if settings is None:
+        settings = getattr(src, "settings", None) or {}
+    series = reduce_session(_snapshots_of(src))
+    if facts is None and exe is not None:
+        facts = exe_facts(series, exe)
+    return diagnose_series(series, target=target, settings=dict(settings), go_version=go_version,
+                           maps=tuple(maps or ()), facts=facts, cfg=cfg)
+
+
+def diagnose_series(
+    series: SessionSeries, *, target: str, settings: dict[str, Any], go_version: str | None,
+    maps: tuple[MapFinding, ...], facts: ExeFacts | None, cfg: AnalysisConfig,
+) -> Diagnosis:
+    """The analysis proper, on an already reduced session."""
+    facts = facts or ExeFacts()
+    n = series.n
+    times = series.times
+    floor, floor_source = _floor(series, gc_forced=settings.get("gc", True) is not False)
+    fm = _finite(floor)
+    t_f, y_f = times[fm], floor[fm]
+    med = float(np.median(y_f)) if len(y_f) else 0.0
+    floor_min_rise = max(cfg.min_floor_rise, cfg.min_floor_rise_fraction * med)
+    heap_g = assess_growth(t_f, y_f, min_rise=floor_min_rise)
+
+    gm = _finite(series.goroutine_total)
+    gr_total = assess_growth(times[gm], series.goroutine_total[gm],
+                             min_rise=cfg.min_goroutine_rise)
+    sm = _finite(series.stack_inuse)
+    stack_g = assess_growth(times[sm], series.stack_inuse[sm], min_rise=cfg.min_floor_rise)
+
+    last_g = series.goroutine_total[gm][-1] if gm.any() else 0.0
+    last_s = series.stack_inuse[sm][-1] if sm.any() else 0.0
+    stack_per_g = float(last_s / last_g) if last_g > 0 and last_s > 0 else DEFAULT_STACK_BYTES
+
+    g_cands, growing_groups, all_groups, g_frames = _goroutine_candidates(series, cfg, stack_per_g)
+    g_cands = _fold_server_side(g_cands)
+
+    num_gc = series.num_gc[_finite(series.num_gc)]
+    gc_cycles = int(num_gc[-1] - num_gc[0]) if len(num_gc) >= 2 else 0
+    # A floor means something only across GC cycles; NumGC unknown (no MemStats) is trusted
+    # to the heap profile, which is itself as of the last GC.
+    gc_ok = len(num_gc) < 2 or gc_cycles >= cfg.min_gc_cycles
+    enough = heap_g.enough_data and gc_ok  # "no-leak" needs the heap side; a leak does not
+    floor_growing = heap_g.growing and gc_ok
+    g_growing = bool(g_cands) or (gr_total.growing and stack_g.growing)
+    cands: list[_Candidate] = []
+    if floor_growing or g_growing:
+        verdict: Verdict = "leak"
+        floor_slope = heap_g.slope if floor_growing else 0.0
+        sites = _site_candidates(series, cfg, floor_slope, facts)
+        if not floor_growing:  # goroutines leak; heap sites count only when cross-checked
+            sites = [s for s in sites if _shares(s[1], g_frames, g_cands)]
+        cands = _cross_check(g_cands, g_frames, sites)
+    else:
+        verdict = "no-leak" if enough else "inconclusive"
+    if maps:
+        cands = _apply_maps(cands, maps, cfg)
+        if verdict == "no-leak" and any(c.kind == "map-retention" for c in cands):
+            verdict = "retention"
+    if verdict == "no-leak":
+        cands = [c for c in cands if c.kind == "map-retention"]
+
+    cands.sort(key=lambda c: (-c.growth * (0.5 + c.confidence), -c.inuse))
+    suspects = tuple(
+        Suspect(
+            rank=i + 1, kind=c.kind, function=c.function, stack=c.stack,
+            growth_bytes_per_second=round(c.growth, 3), inuse_bytes=int(c.inuse),
+            confidence=round(min(max(c.confidence, 0.0), 1.0), 2),
+            evidence=(EXPLANATIONS[c.kind], *c.evidence, _how_sure(c)), advice=ADVICE[c.kind],
+            goroutines=c.goroutines, variable=c.variable, inuse_series=c.series,
+            allocation=c.allocation,
+        )
+        for i, c in enumerate(cands[: cfg.max_suspects])
+    )
+
+    window = Window(
+        start=float(times[0]) if n else 0.0, end=float(times[-1]) if n else 0.0,
+        snapshots=n, gc_cycles=gc_cycles,
+    )
+    heap = HeapSeries(
+        times=tuple(float(x) for x in times.tolist()),
+        floor_bytes=_fill_forward(floor),
+        heap_alloc=_fill_forward(series.heap_alloc),
+        next_gc=_fill_forward(series.next_gc),
+        heap_objects=_fill_forward(
+            series.heap_objects if _finite(series.heap_objects).any() else series.profile_objects),
+        num_gc=_fill_forward(series.num_gc),
+        stack_inuse=_fill_forward(series.stack_inuse),
+        growth_bytes_per_second=round(heap_g.slope if heap_g.enough_data else 0.0, 3),
+        growth_p_value=(heap_g.tail.p_value if heap_g.growing else heap_g.full.p_value),
+        plateau=heap_g.plateau,
+    )
+    goroutines = GoroutineSeries(
+        times=heap.times,
+        counts=_fill_forward(series.goroutine_total),
+        growing_groups=tuple(growing_groups),
+        groups=tuple(all_groups[:50]),
+    )
+    summary = _summary(verdict, heap_g, gr_total, suspects, series, floor_source, window)
+    return Diagnosis(
+        target=target, window=window, verdict=verdict, summary=summary, heap=heap,
+        goroutines=goroutines, suspects=suspects, go_version=go_version, maps=maps,
+        settings=settings,
+    )
+
+
+def _certainty_word(c: float) -> str:
+    return "firm" if c >= 0.85 else "likely" if c >= 0.6 else "tentative"
+
+
+def _how_sure(c: _Candidate) -> str:
+    conf = min(max(c.confidence, 0.0), 1.0)
+    return f"How sure: {conf:.2f}, because " + "; ".join(c.sure) + "." if c.sure else \
+        f"How sure: {conf:.2f}."
+
+
+def _shares(site: SiteSeries, g_frames: Mapping[str, frozenset[str]],
+            g_cands: list[_Candidate]) -> bool:
+    if any(c.kind == "connection-leak" for c in g_cands) and (
+            is_connection_heap_stack(site.stack)
+            or any(f.startswith(CLIENT_FRAMES) for f in site.all_frames)):
+        return True
+    if any(is_stdlib(c.function) and c.function in site.all_frames for c in g_cands):
+        return True
+    return any(site.function in fr for fr in g_frames.values())
+
+
+def _summary(verdict: Verdict, heap_g: Growth, gr: Growth, suspects: tuple[Suspect, ...],
+             series: SessionSeries, floor_source: str, window: Window) -> str:
+    span = human_duration(window.end - window.start)
+    if verdict == "inconclusive":
+        return (f"Inconclusive: {window.snapshots} snapshot(s) over {span} and "
+                f"{window.gc_cycles} GC cycle(s) are too few to tell a leak from noise; collect "
+                f"at least {MIN_POINTS} snapshots across several GC cycles (keep forced GC on).")
+    if verdict == "retention":
+        top = suspects[0] if suspects else None
+        what = f" {top.variable or top.function}" if top else ""
+        return (f"No sustained growth over {span}, but the map{what} holds far more memory "
+                "than its live entries need (Go maps never shrink).")
+    if verdict == "no-leak":
+        if heap_g.plateau:
+            return (f"No leak: the heap floor grew early and then levelled off (a warm-up or a "
+                    f"bounded cache) and stayed flat over the last part of {span}.")
+        return (f"No leak: the heap floor ({floor_source}) and the goroutine count show no "
+                f"sustained growth over {span} and {window.gc_cycles} GC cycles.")
+    parts = []
+    if heap_g.growing:
+        parts.append(f"the post-GC heap floor grows {human_rate(heap_g.slope)}")
+    if gr.growing:
+        parts.append(f"goroutines grow {gr.slope:.1f}/s")
+    what = " and ".join(parts) or "goroutines keep piling up"
+    if suspects:
+        s = suspects[0]
+        return (f"Leak: {what} across {window.gc_cycles} GC cycles; most likely "
+                f"{s.kind} in {s.function}.")
+    return f"Leak: {what} across {window.gc_cycles} GC cycles; no single site stands out."

@@ -1,0 +1,167 @@
+"""The glue behind ``diagnose``, ``analyze`` and ``demo``: collect, inspect, analyse.
+
+The analysis itself (``engine``) stays pure; this module wires it to the collector, the
+session store and gdb inspection, each passed in as a callable so tests can swap fakes.
+What the executable and gdb revealed is saved beside the session (``analysis-inputs.json``),
+so a later ``analyze`` of the stored session gives the same answer as the live run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from leaksleuth.analyze.allocsite import ExeFacts, exe_facts
+from leaksleuth.analyze.diagnosis import Diagnosis, MapFinding
+from leaksleuth.analyze.engine import AnalysisConfig, diagnose_series
+from leaksleuth.analyze.series import reduce_session
+from leaksleuth.errors import AnalysisError, InspectError, StoreError, ToolchainError
+
+INPUTS_FILE = "analysis-inputs.json"
+
+MapInspector = Callable[[int], tuple[MapFinding, ...]]
+
+
+def inspect_pid_maps(pid: int) -> tuple[MapFinding, ...]:
+    """gdb map inspection of a live process (issue 5's ``inspect_maps``); may raise."""
+    from leaksleuth.inspect.maps import inspect_maps
+
+    return tuple(r.to_finding() for r in inspect_maps(pid=pid).maps)
+
+
+@dataclass(frozen=True)
+class AnalysisInputs:
+    """Inputs beyond the snapshots: executable facts, gdb's maps, notes on what failed."""
+
+    facts: ExeFacts | None = None
+    maps: tuple[MapFinding, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "facts": self.facts.to_json_dict() if self.facts else None,
+            "maps": [asdict(m) for m in self.maps],
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_json_dict(cls, doc: dict[str, Any]) -> AnalysisInputs:
+        facts = ExeFacts.from_json_dict(doc["facts"]) if doc.get("facts") else None
+        maps = tuple(MapFinding(**m) for m in doc.get("maps") or ())
+        return cls(facts, maps, tuple(str(n) for n in doc.get("notes") or ()))
+
+
+def save_inputs(session_dir: Path, inputs: AnalysisInputs) -> None:
+    """Write atomically beside the session's index (never touching the evidence itself)."""
+    fd, tmp = tempfile.mkstemp(dir=session_dir, prefix=".inputs-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(inputs.to_json_dict(), fh, indent=2)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, session_dir / INPUTS_FILE)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise StoreError(f"{session_dir}: cannot save analysis inputs ({exc.strerror})") from None
+
+
+def load_inputs(session_dir: Path) -> AnalysisInputs:
+    path = session_dir / INPUTS_FILE
+    if not path.exists():
+        return AnalysisInputs()
+    try:
+        return AnalysisInputs.from_json_dict(json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise StoreError(f"{path}: unreadable analysis inputs ({exc})") from None
+
+
+def analyze_session_dir(
+    session_dir: Path, *, exe: Path | None = None, config: AnalysisConfig | None = None
+) -> Diagnosis:
+    """Offline analysis of a stored session (with the inputs saved by a live ``diagnose``)."""
+    from leaksleuth.collect.session import open_session
+
+    session = open_session(session_dir)
+    if len(session) == 0:
+        raise AnalysisError(f"{session_dir}: the session holds no snapshot")
+    inputs = load_inputs(Path(session_dir))
+    series = reduce_session(session.snapshots())
+    facts = exe_facts(series, exe) if exe is not None else inputs.facts
+    settings = dict(session.settings)
+    if inputs.notes:
+        settings["notes"] = list(inputs.notes)
+    return diagnose_series(series, target=session.target, settings=settings,
+                           go_version=session.go_version, maps=inputs.maps, facts=facts,
+                           cfg=config or AnalysisConfig())
+
+
+def prepare_inputs(session_dir: Path, *, pid: int | None, exe: Path | None,
+                   inspector: MapInspector | None = inspect_pid_maps) -> AnalysisInputs:
+    """Read the executable and (with a pid) the maps, then save them with the session.
+
+    A failing gdb does not lose the diagnosis: the failure becomes a note.
+    """
+    from leaksleuth.collect.session import open_session
+
+    notes: list[str] = []
+    if exe is None and pid is not None:
+        exe = Path(f"/proc/{pid}/exe")
+    facts = None
+    if exe is not None:
+        if exe.exists():
+            series = reduce_session(open_session(session_dir).snapshots())
+            facts = exe_facts(series, exe)
+        else:
+            notes.append(f"executable {exe} not readable; classification from profiles only")
+    maps: tuple[MapFinding, ...] = ()
+    if pid is not None and inspector is not None:
+        try:
+            maps = inspector(pid)
+        except (InspectError, ImportError) as exc:
+            notes.append(f"map inspection failed: {exc}")
+    inputs = AnalysisInputs(facts, maps, tuple(notes))
+    save_inputs(session_dir, inputs)
+    return inputs
+
+
+@contextmanager
+def running_demo(go: Path, source_dir: Path) -> Iterator[tuple[str, int]]:
+    """Build and run the bundled demo service on 127.0.0.1; yield (URL, pid); always stop it."""
+    from leaksleuth.toolchain import build
+
+    exe = build(source_dir, go)
+    proc = subprocess.Popen([str(exe), "-addr", "127.0.0.1:0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 30
+        addr = ""
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            if line.startswith("LISTEN "):
+                addr = line.split()[1]
+                break
+        if not addr:
+            raise ToolchainError(f"the demo service {exe.name} did not start")
+        # keep draining its output so a chatty service never blocks on a full pipe
+        threading.Thread(target=proc.stdout.read, daemon=True).start()
+        yield f"http://{addr}", proc.pid
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)

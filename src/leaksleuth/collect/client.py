@@ -1,0 +1,199 @@
+"""HTTP access to a Go service's net/http/pprof endpoint (httpx underneath).
+
+What we add over httpx: a streamed response-size limit, bounded retries with backoff for the
+errors worth retrying, and one error class whose message never carries a header or token value
+(only the method, path and what went wrong), so errors can be stored and printed safely.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from leaksleuth import __version__
+from leaksleuth.errors import CollectError
+
+log = logging.getLogger("leaksleuth.collect")
+
+FailureKind = Literal["unreachable", "timeout", "http", "too-large", "tls", "protocol", "invalid"]
+
+
+class FetchError(CollectError):
+    """One request failed; ``kind`` says how, ``status`` is the HTTP status when there was one."""
+
+    def __init__(self, message: str, kind: FailureKind, status: int | None = None) -> None:
+        super().__init__(message)
+        self.kind: FailureKind = kind
+        self.status = status
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in ("unreachable", "timeout", "protocol") or (
+            self.kind == "http" and self.status is not None and self.status >= 500
+        )
+
+
+@dataclass(frozen=True)
+class Response:
+    """A complete response body as received, byte for byte."""
+
+    request: str  # path and query, e.g. "/debug/pprof/heap?gc=1" (no host, no secrets)
+    status: int
+    body: bytes
+    content_type: str
+    elapsed: float  # seconds, last attempt
+    attempts: int
+
+
+def redact_url(url: str) -> str:
+    """The URL without user:password (they are credentials; never stored or printed)."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def tls_verify(verify: bool, ca: Path | None) -> bool | ssl.SSLContext:
+    """httpx's ``verify``: on by default, a context trusting ``ca`` when given."""
+    if ca is not None:
+        try:
+            return ssl.create_default_context(cafile=str(ca))
+        except (OSError, ssl.SSLError) as exc:
+            raise CollectError(f"cannot use CA file {ca}: {exc}") from None
+    return verify
+
+
+class PprofClient:
+    """GETs paths of one service with limits; ``get`` returns a ``Response`` or raises
+    ``FetchError``. Pass ``transport`` to swap the network for a fake in tests."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        headers: Sequence[tuple[str, str]] = (),
+        token: str | None = None,
+        verify: bool | ssl.SSLContext = True,
+        timeout: float = 10.0,
+        retries: int = 2,
+        backoff: float = 0.25,
+        max_bytes: int = 256 << 20,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        # identity: the body we store is what the service wrote, not a proxy's re-encoding
+        hdrs = {"User-Agent": f"leaksleuth/{__version__}", "Accept-Encoding": "identity"}
+        hdrs.update(dict(headers))
+        if token:
+            hdrs["Authorization"] = f"Bearer {token}"
+        parts = urlsplit(base_url)
+        self.origin = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+        self.timeout = timeout
+        self.retries = max(0, retries)
+        self.backoff = backoff
+        self.max_bytes = max_bytes
+        self._sleep = sleep
+        self._client = httpx.Client(
+            headers=hdrs,
+            verify=verify,
+            timeout=httpx.Timeout(timeout),
+            follow_redirects=True,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> PprofClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def get(self, path: str, params: Mapping[str, str] | None = None) -> Response:
+        """GET ``path`` (absolute, from the origin), retrying transient failures."""
+        request = path + ("?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else "")
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._once(path, params, request, attempt)
+            except FetchError as exc:
+                if not exc.retryable or attempt > self.retries:
+                    raise
+                delay = min(30.0, self.backoff * (2 ** (attempt - 1)))
+                log.debug("GET %s failed (%s); retry %d in %.2fs", request, exc, attempt, delay)
+                self._sleep(delay)
+
+    def _once(
+        self, path: str, params: Mapping[str, str] | None, request: str, attempt: int
+    ) -> Response:
+        start = time.monotonic()
+        deadline = start + self.timeout
+        try:
+            with self._client.stream("GET", self.origin + path, params=params) as resp:
+                declared = resp.headers.get("content-length")
+                if declared and declared.isdigit() and int(declared) > self.max_bytes:
+                    raise FetchError(
+                        f"GET {request}: response of {int(declared)} bytes exceeds the "
+                        f"{self.max_bytes}-byte limit", "too-large", resp.status_code)
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in resp.iter_bytes():
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        raise FetchError(
+                            f"GET {request}: response exceeds the {self.max_bytes}-byte limit "
+                            "(aborted)", "too-large", resp.status_code)
+                    if time.monotonic() > deadline:
+                        raise FetchError(
+                            f"GET {request}: body still arriving after {self.timeout:g}s "
+                            "(timeout)", "timeout", resp.status_code)
+                    chunks.append(chunk)
+                body = b"".join(chunks)
+                if resp.status_code != 200:
+                    raise FetchError(
+                        f"GET {request}: HTTP {resp.status_code} {resp.reason_phrase}".rstrip(),
+                        "http", resp.status_code)
+                return Response(
+                    request=request,
+                    status=resp.status_code,
+                    body=body,
+                    content_type=resp.headers.get("content-type", ""),
+                    elapsed=time.monotonic() - start,
+                    attempts=attempt,
+                )
+        except FetchError:
+            raise
+        except httpx.TimeoutException:
+            raise FetchError(f"GET {request}: no answer within {self.timeout:g}s (timeout)",
+                             "timeout") from None
+        except httpx.ConnectError as exc:
+            reason = _reason(exc)
+            low = reason.lower()
+            kind: FailureKind = "tls" if "certificate" in low or "ssl" in low else "unreachable"
+            raise FetchError(f"GET {request}: cannot connect to {self.origin} ({reason})",
+                             kind) from None
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            raise FetchError(f"GET {request}: connection broken ({_reason(exc)})",
+                             "protocol") from None
+        except httpx.HTTPError as exc:
+            raise FetchError(f"GET {request}: {type(exc).__name__} ({_reason(exc)})",
+                             "protocol") from None
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost reason, short; exception text from httpx never contains header values."""
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:200]

@@ -1,0 +1,139 @@
+"""Which frames are the service's own code, and one spelling of Go function names.
+
+Text dumps and protobuf profiles spell the same function differently: ``debug=2`` prints
+``main.worker(0xc000012345, ...)`` with arguments, pprof prints ``main.worker``; gdb/DWARF
+prints generic instantiations as ``main.F[go.shape.int]`` while the runtime prints
+``main.F[...]``. ``normalize_function`` maps all of them to the runtime's spelling so stacks
+from every source can be compared and grouped.
+
+"Own code" follows Go's own rule for standard-library import paths (cmd/go): the first
+element of the import path has no dot and is not ``main``. A service whose module path has
+no dot (``module myservice``) can pass ``module=`` to claim its packages back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+
+__all__ = [
+    "function_of_frame_line",
+    "import_path",
+    "is_runtime",
+    "is_stdlib",
+    "normalize_function",
+    "own_frame",
+]
+
+
+def _strip_args(line: str) -> str:
+    """Drop a trailing balanced ``(...)`` argument list, as printed by ``debug=2``."""
+    s = line.rstrip()
+    if not s.endswith(")"):
+        return s
+    depth = 0
+    for i in range(len(s) - 1, -1, -1):
+        c = s[i]
+        if c == ")":
+            depth += 1
+        elif c == "(":
+            depth -= 1
+            if depth == 0:
+                head = s[:i]
+                # "main.(*T).f" has a "(" too, but it is preceded by "." and is not the args
+                if not head or head.endswith("."):
+                    return s
+                return head
+    return s
+
+
+def _collapse_brackets(name: str) -> str:
+    """``F[go.shape.int,string]`` -> ``F[...]``: the runtime's spelling of instantiations."""
+    if "[" not in name:
+        return name
+    out: list[str] = []
+    depth = 0
+    for c in name:
+        if c == "[":
+            if depth == 0:
+                out.append("[...")
+            depth += 1
+        elif c == "]":
+            if depth > 0:
+                depth -= 1
+                if depth == 0:
+                    out.append("]")
+            else:
+                out.append(c)
+        elif depth == 0:
+            out.append(c)
+    if depth > 0:  # unbalanced (truncated name): close what we opened
+        out.append("]")
+    return "".join(out)
+
+
+@lru_cache(maxsize=65536)
+def normalize_function(name: str) -> str:
+    """One spelling for a Go function name from any source (text dump, pprof, DWARF)."""
+    s = name.strip()
+    if s.startswith("created by "):
+        s = s[len("created by "):]
+        k = s.find(" in goroutine ")
+        if k >= 0:
+            s = s[:k]
+    s = _strip_args(s)
+    return _collapse_brackets(s)
+
+
+def function_of_frame_line(line: str) -> str:
+    """The function name of a ``debug=2`` frame line (``main.f(0x1, ...)`` -> ``main.f``)."""
+    return normalize_function(line)
+
+
+@lru_cache(maxsize=65536)
+def import_path(function_name: str) -> str:
+    """The import path of a function: ``net/http.(*Transport).roundTrip`` -> ``net/http``."""
+    name = _collapse_brackets(function_name)
+    slash = name.rfind("/")
+    dot = name.find(".", slash + 1)
+    return name if dot < 0 else name[:dot]
+
+
+@lru_cache(maxsize=65536)
+def _first_element(function_name: str) -> str:
+    path = import_path(function_name)
+    k = path.find("/")
+    return path if k < 0 else path[:k]
+
+
+def is_stdlib(function_name: str, module: str | None = None) -> bool:
+    """True for the Go standard library and runtime (first path element has no dot, not main).
+
+    ``module``: the service's own module path, for modules whose path has no dot.
+    """
+    name = normalize_function(function_name)
+    if not name:
+        return False
+    if module:
+        path = import_path(name)
+        if path == module or path.startswith(module + "/"):
+            return False
+    first = _first_element(name)
+    return "." not in first and first != "main"
+
+
+def is_runtime(function_name: str) -> bool:
+    """The runtime frames pprof strips from the leaf end (``runtime.*``, ``internal/runtime/*``)."""
+    return function_name.startswith(("runtime.", "internal/runtime/"))
+
+
+def own_frame(functions: Sequence[str], module: str | None = None) -> str:
+    """Innermost function of the service's own code in a leaf-first stack.
+
+    Falls back to the innermost frame when the whole stack is standard library, and to ""
+    for an empty stack. Names are returned normalised.
+    """
+    for fn in functions:
+        if not is_stdlib(fn, module):
+            return normalize_function(fn)
+    return normalize_function(functions[0]) if functions else ""

