@@ -36,9 +36,9 @@ def _top_options(f: click.decorators.FC) -> click.decorators.FC:
         click.option("--nodecount", type=click.IntRange(min=1), default=None,
                      help="Show at most N functions."),
         click.option("--focus", "focus_re", default=None, metavar="RE",
-                     help="Only samples with a function matching RE."),
+                     help="Only samples with a frame (function, file or binary) matching RE."),
         click.option("--ignore", "ignore_re", default=None, metavar="RE",
-                     help="Drop samples with a function matching RE."),
+                     help="Drop samples with a frame (function, file or binary) matching RE."),
         click.option("--json", "as_json", is_flag=True, help="JSON (leaksleuth.top/1)."),
     ]):
         f = opt(f)

@@ -798,7 +798,23 @@ def _stack_hashes(p: Profile, loc_key: Int64Array, strings: dict[str, int]) -> N
     winv = pow(w, -1, 1 << 64)
     offs = p.stack_offsets
     out = np.zeros(n, np.uint64)
-    rand = _mix(np.arange(int(loc_key.max(initial=0)) + 1, dtype=np.int64), 7)
+    # a random 64-bit value per location of this profile (by its global key)
+    rand = _mix(loc_key, 7)
+    powers: dict[int, tuple[NDArray[np.uint64], NDArray[np.uint64]]] = {}
+
+    def pow_tables(m: int) -> tuple[NDArray[np.uint64], NDArray[np.uint64]]:
+        """w^k and w^-k for k = 0..m, computed once per size (chunks are about equal)."""
+        size = max(m + 1, _AGG_CHUNK + 1)
+        if size not in powers:
+            pw = np.full(size, w, np.uint64)
+            pw[0] = 1
+            np.cumprod(pw, out=pw)
+            pinv = np.full(size, winv, np.uint64)
+            pinv[0] = 1
+            np.cumprod(pinv, out=pinv)
+            powers[size] = (pw, pinv)
+        return powers[size]
+
     s = 0
     with np.errstate(over="ignore"):
         while s < n:
@@ -806,18 +822,12 @@ def _stack_hashes(p: Profile, loc_key: Int64Array, strings: dict[str, int]) -> N
             e = min(max(e, s + 1), n)
             a0 = int(offs[s])
             m = int(offs[e]) - a0
-            pw = np.full(m + 1, w, np.uint64)
-            pw[0] = 1
-            np.cumprod(pw, out=pw)
-            terms = rand[loc_key[p.stack_locations[a0 : a0 + m]]] * pw[:m]
+            pw, pinv = pow_tables(m)
+            terms = rand[p.stack_locations[a0 : a0 + m]] * pw[:m]
             pref = np.zeros(m + 1, np.uint64)
             np.cumsum(terms, out=pref[1:])
             st, en = offs[s:e] - a0, offs[s + 1 : e + 1] - a0
-            pinv = np.full(m + 1, winv, np.uint64)  # w^-k for every frame offset k
-            pinv[0] = 1
-            np.cumprod(pinv, out=pinv)
-            inv = pinv[st]
-            out[s:e] = (pref[en] - pref[st]) * inv + _mix(en - st, 8)
+            out[s:e] = (pref[en] - pref[st]) * pinv[st] + _mix(en - st, 8)
             s = e
         for lab, kind in ((p.str_labels, 1), (p.num_labels, 2)):
             if len(lab) == 0:

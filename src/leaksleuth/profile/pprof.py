@@ -272,37 +272,47 @@ def _decode_region(
     active = np.flatnonzero(cur < stop)
     while len(active):
         idx = cur[active]
+        stop_a = stop[active]
         tag = vals[idx]
         wt = tag & np.uint64(7)
         is_len = wt == 2
-        if not np.all(is_len | (wt == 0)):
+        all_len = bool(is_len.all())  # the usual case: every field length-delimited
+        if not all_len and not np.all(is_len | (wt == 0)):
             raise _Unusual()
-        if np.any(idx + 1 >= stop[active]):
+        if np.any(idx + 1 >= stop_a):
             raise _Malformed("sample field truncated")
-        a = idx + 1
-        nxt = idx + 2
-        if np.any(is_len):
+        if all_len:
+            li = None
+            lidx = idx
+            body_end = body_b[active]
+        else:
             li = np.flatnonzero(is_len)
             lidx = idx[li]
+            body_end = body_b[active[li]]
+        a = idx + 1
+        nxt = idx + 2
+        if len(lidx):
             plen = vals[lidx + 1]
             if np.any(plen >= np.uint64(1 << 40)):
                 raise _Malformed("field runs past the end of its sample")
             dstart = vz.offset_of(lidx + 2)
             dend = dstart + plen.astype(np.int64)
-            if np.any(dend > body_b[active[li]]):
+            if np.any(dend > body_end):
                 raise _Malformed("field runs past the end of its sample")
             if np.any(~vz.term[dend[dend > dstart] - 1]):
                 raise _Malformed("packed field ends inside a varint")
-            a = a.copy()
-            a[li] = lidx + 2
-            nxt = nxt.copy()
-            nxt[li] = vz.index_at(dend)
+            if li is None:
+                a = nxt
+                nxt = vz.index_at(dend)
+            else:
+                a[li] = lidx + 2
+                nxt[li] = vz.index_at(dend)
         rec_sample.append(active)
         rec_tag.append(tag)
         rec_a.append(a)
         rec_b.append(nxt)
         cur[active] = nxt
-        active = active[nxt < stop[active]]
+        active = active[nxt < stop_a]
     r_s = np.concatenate(rec_sample) if rec_sample else np.zeros(0, np.int64)
     r_t = np.concatenate(rec_tag) if rec_tag else np.zeros(0, np.uint64)
     r_a = np.concatenate(rec_a) if rec_a else np.zeros(0, np.int64)
@@ -344,6 +354,18 @@ def _decode_region(
         if np.any((lb - la) % 2):
             raise _Unusual()
         lens = (lb - la) // 2
+        k = int(lens[0])
+        if k and np.all(lens == k):  # every label has the same fields (Go: key + num)
+            pos2 = la[:, None] + 2 * np.arange(k)[None, :]
+            ptag2 = vals[pos2]
+            if np.all(ptag2 == ptag2[0]):  # and in the same order: assign by column
+                if np.any((ptag2[0] & np.uint64(7)) != 0):
+                    raise _Unusual()
+                for col in range(k):
+                    f = int(ptag2[0, col]) >> 3
+                    if 1 <= f <= 4:
+                        lab[f - 1][:] = vals[pos2[:, col] + 1]
+                return nloc, loc_counts, [r_s[lsel], *lab]
         label_of_pair = np.repeat(np.arange(nl, dtype=np.int64), lens)
         within = np.arange(len(label_of_pair), dtype=np.int64) - np.repeat(
             np.cumsum(lens) - lens, lens

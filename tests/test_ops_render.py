@@ -1,0 +1,57 @@
+"""report.tables: pprof's number formatting, the rich table and the JSON document."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from leaksleuth.profile import ops
+from leaksleuth.profile.pprof import parse_pprof
+from leaksleuth.report import tables
+from pprofbuild import Builder
+
+
+def test_scaled_labels_like_pprof() -> None:
+    assert tables.scaled_label(0, "bytes", "minimum") == "0"
+    assert tables.scaled_label(1536, "bytes", "kB") == "1.50kB"
+    assert tables.scaled_label(2 << 20, "bytes", "MB") == "2MB"
+    assert tables.scaled_label(-983520, "bytes", "kB") == "-960.47kB"
+    assert tables.scaled_label(1234, "count", "count") == "1234"
+    assert tables.scaled_label(1500, "nanoseconds", "minimum") == "1.50us"
+    assert tables.percentage(1, 3) == "33.33%"
+    assert tables.percentage(-5, 10) == "50.00%"  # of the absolute value, as pprof
+    assert tables.percentage(1, 20000) == "0.005%"
+    assert tables.percentage(999, 1000) == "99.90%" and tables.percentage(9999, 10000) == "  100%"
+
+
+def _result(diff: bool = False) -> ops.TopResult:
+    def prof(v: int) -> bytes:
+        b = Builder([("inuse_space", "bytes")])
+        b.function(1, "main.grow").function(2, "main.main").location(1, [1]).location(2, [2])
+        return b.sample([1, 2], [v]).sample([2], [4096]).build()
+
+    new = parse_pprof(prof(3 << 20), "n")
+    return ops.diff_top(parse_pprof(prof(1 << 20), "b"), new) if diff else ops.top(new)
+
+
+def test_plain_text_header_and_rows() -> None:
+    text = tables.render_text(_result(), ["x.pb.gz"])
+    lines = text.splitlines()
+    assert lines[0] == "File: x.pb.gz" and lines[1] == "Type: inuse_space"
+    # one unit for the table, from the smallest value x100 (pprof's selectOutputUnit)
+    assert "Showing nodes accounting for 3076kB, 100% of 3076kB total" in text
+    assert lines[-2].split() == ["3072kB", "99.87%", "99.87%", "3072kB", "99.87%", "main.grow"]
+
+
+def test_rich_table_on_a_terminal_and_json() -> None:
+    buf = io.StringIO()
+    tables.render(_result(diff=True), buf, files=["a", "b"], diff=True, terminal=True)
+    out = buf.getvalue()
+    assert "main.grow" in out and "2MB" in out and "flat%" in out  # no 4 kB row: 2MB unit
+    buf = io.StringIO()
+    tables.render(_result(diff=True), buf, files=["a", "b"], as_json=True, diff=True)
+    doc = json.loads(buf.getvalue())
+    assert doc["schema"] == "leaksleuth.top/1" and doc["kind"] == "diff"
+    assert doc["rows"][0] == {"function": "main.grow", "flat": 2 << 20, "flat_pct": 100.0,
+                              "sum_pct": 100.0, "cum": 2 << 20, "cum_pct": 100.0,
+                              "inline": ""}
