@@ -107,6 +107,7 @@ def test_diagnose_live_then_analyze_offline_same_json(tmp_path: Path) -> None:
     assert with_pid["verdict"] == exp["verdict_with_pid"], with_pid["summary"]
     top = with_pid["suspects"][0]
     assert top["kind"] == exp["kind_with_pid"] and top["variable"] == exp["variable"]
+    assert top["function"] == exp["function_with_pid"]  # the code that allocated its buckets
     off_c = leaksleuth("analyze", str(session_of(rc.stderr)), "--json", "-")
     assert json.loads(off_c.stdout) == with_pid  # gdb's findings were kept with the session
     # a growing map that gdb can see is named: the unbounded sync.Map's package variable

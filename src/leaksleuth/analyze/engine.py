@@ -389,8 +389,28 @@ def _link_by_correlation(gc: _Candidate, sites: list[tuple[_Candidate, SiteSerie
         f"(Spearman {best[0]:.2f}; {human_rate(sc.growth)}): the caller that leaks them.")
 
 
+def _holding_site(series: SessionSeries, variable: str, held: float) -> SiteSeries | None:
+    """The own allocation site whose last in-use bytes match a map's bytes held (within 2x).
+
+    That is where the map's buckets were allocated: the code to change. Sites of the map's own
+    package are preferred; the nearest size wins.
+    """
+    best: tuple[tuple[bool, float], SiteSeries] | None = None
+    for site in series.sites.values():
+        if is_stdlib(site.function) or not site.bytes.size:
+            continue
+        last = float(site.bytes[np.isfinite(site.bytes)][-1:].sum())
+        if not held / 2 <= last <= held * 2:
+            continue
+        key = (import_path(site.function) != import_path(variable), abs(math.log(last / held)))
+        if best is None or key < best[0]:
+            best = (key, site)
+    return best[1] if best else None
+
+
 def _apply_maps(
-    cands: list[_Candidate], maps: Sequence[MapFinding], cfg: AnalysisConfig
+    cands: list[_Candidate], maps: Sequence[MapFinding], cfg: AnalysisConfig,
+    series: SessionSeries,
 ) -> list[_Candidate]:
     """gdb's map findings: name the variable behind a map suspect; bloated maps are retention."""
     out = list(cands)
@@ -414,14 +434,20 @@ def _apply_maps(
         if any(c.variable == f.variable for c in out):
             continue
         ratio = f.bytes_held / max(f.bytes_needed, 1)
+        site = _holding_site(series, f.variable, float(f.bytes_held))
+        where = [] if site is None else [
+            f"Its buckets were allocated in {site.function} "
+            f"({human_bytes(float(site.bytes[np.isfinite(site.bytes)][-1]))} in use there)."]
         out.append(_Candidate(
-            kind="map-retention", function=f.variable, stack=(), growth=0.0,
+            kind="map-retention", function=site.function if site else f.variable,
+            stack=site.stack if site else (), growth=0.0,
             inuse=float(f.bytes_held), confidence=0.85 if ratio >= 10 else 0.7,
             evidence=[
                 f"gdb: {f.variable} ({f.type}, {f.layout}) holds {human_bytes(f.bytes_held)} "
                 f"for {f.live_entries} live entries that need {human_bytes(f.bytes_needed)} "
                 f"({ratio:.0f}x); {f.deleted_slots} slots are deleted, "
                 f"{f.capacity_slots} in all.",
+                *where,
             ],
             variable=f.variable, allocation="map buckets",
             sure=[f"gdb read the map itself ({ratio:.0f}x more memory than its entries need)"],
@@ -515,7 +541,7 @@ def diagnose_series(
     else:
         verdict = "no-leak" if enough else "inconclusive"
     if maps:
-        cands = _apply_maps(cands, maps, cfg)
+        cands = _apply_maps(cands, maps, cfg, series)
         if verdict == "no-leak" and any(c.kind == "map-retention" for c in cands):
             verdict = "retention"
     if verdict == "no-leak":
