@@ -18,13 +18,9 @@ from leaksleuth.analyze.diagnosis import (
     Window,
 )
 from leaksleuth.profile.model import Function, Line, Location, Profile, ValueType
+from leaksleuth.profile.text import HEAP_SAMPLE_TYPES
 
-HEAP_TYPES = (
-    ValueType("alloc_objects", "count"),
-    ValueType("alloc_space", "bytes"),
-    ValueType("inuse_objects", "count"),
-    ValueType("inuse_space", "bytes"),
-)
+HEAP_TYPES = HEAP_SAMPLE_TYPES  # a Go heap profile's four sample types
 
 
 def make_profile(stacks: Sequence[tuple[Sequence[str], int]],

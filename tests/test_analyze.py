@@ -24,9 +24,9 @@ from leaksleuth.profile.model import (
     Location,
     MemStats,
     Profile,
-    ValueType,
 )
 from leaksleuth.profile.snapshot import Snapshot
+from leaksleuth.profile.text import HEAP_SAMPLE_TYPES
 
 MB = 1_000_000
 HeapSpec = dict[tuple[str, ...], list[tuple[int, int]]]  # stack -> [(size, objects)]
@@ -56,12 +56,9 @@ def heap_profile(spec: HeapSpec) -> Profile:
             values.append([objs * 3, objs * size * 3, objs, objs * size])
             stack_locs.extend(loc_ids)
             offsets.append(len(stack_locs))
-    types = tuple(ValueType(t, u) for t, u in (("alloc_objects", "count"), ("alloc_space", "bytes"),
-                                                ("inuse_objects", "count"),
-                                                ("inuse_space", "bytes")))
     k = len(lab_sample)
     return Profile(
-        sample_types=types, values=np.array(values, dtype=np.int64).reshape(-1, 4),
+        sample_types=HEAP_SAMPLE_TYPES, values=np.array(values, dtype=np.int64).reshape(-1, 4),
         stack_offsets=offsets, stack_locations=stack_locs, locations=tuple(locations),
         functions=tuple(functions), strings=("", "bytes"),
         num_labels=Labels(sample=lab_sample, key=[1] * k, value=lab_value, unit=[0] * k),
@@ -356,17 +353,17 @@ def test_executable_facts_from_real_binaries() -> None:
     """The executable tells a map insert from an append, without any profile."""
     from pathlib import Path
 
-    from leaksleuth.analyze.allocsite import Symbolizer
+    from leaksleuth.inspect.pclntab import PcTable
     from support.goservice import build_or_skip
 
     scen = Path(__file__).resolve().parent / "scenarios"
     for version in ("1.23.9", "1.26.6"):
-        put = Symbolizer(build_or_skip(scen / "unbounded_map", version))
-        assert put, "the Go build keeps its symbol table"
+        put = PcTable(build_or_skip(scen / "unbounded_map", version))
+        assert put, "the Go build has its function table"
         calls = put.calls("main.(*Store).Put")
         assert any(c.startswith("runtime.mapassign") for c in calls), calls
         assert "runtime.growslice" not in calls
-        app = Symbolizer(build_or_skip(scen / "unbounded_slice", version)).calls(
+        app = PcTable(build_or_skip(scen / "unbounded_slice", version)).calls(
             "main.(*AuditLog).Append")
         assert "runtime.growslice" in app and not any("mapassign" in c for c in app), app
         assert put.lookup(0) is None and put.calls("main.noSuchFunction") == frozenset()

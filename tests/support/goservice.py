@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from leaksleuth.errors import ToolchainError
-from leaksleuth.toolchain import build, ensure_go
+from leaksleuth.toolchain import build, ensure_go, start_service, stop_process
 
 GO_VERSIONS = ("1.23.9", "1.26.6")
 TESTS_DIR = Path(__file__).resolve().parent.parent
@@ -82,12 +82,7 @@ class GoService:
             # a test may leave it SIGSTOPped; make sure it can die
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.proc.pid, signal.SIGCONT)
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
 
 @contextmanager
@@ -96,23 +91,10 @@ def run_go(exe: Path, *args: str, env: dict[str, str] | None = None,
     """Start ``exe -addr 127.0.0.1:0 args...`` and yield it once it is listening."""
     full_env = dict(os.environ)
     full_env.update(env or {})
-    proc = subprocess.Popen(
-        [str(exe), "-addr", "127.0.0.1:0", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=full_env,
-    )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    addr = ""
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        if line.startswith("LISTEN "):
-            addr = line.split()[1]
-            break
-    if not addr:
-        proc.kill()
-        raise RuntimeError(f"{exe.name} did not print LISTEN within {timeout}s")
+    try:
+        proc, addr = start_service(exe, *args, env=full_env, timeout=timeout)
+    except ToolchainError as exc:
+        raise RuntimeError(str(exc)) from None
     svc = GoService(proc, addr)
     try:
         yield svc

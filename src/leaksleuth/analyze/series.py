@@ -161,17 +161,10 @@ def _sample_sizes(profile: Profile) -> NDArray[np.int64]:
     return sizes
 
 
-def _index(profile: Profile, name: str) -> int | None:
-    try:
-        return profile.sample_type_index(name)
-    except KeyError:
-        return None
-
-
 def _reduce_heap(profile: Profile) -> tuple[dict[Names, tuple[int, int, dict[int, int]]], int, int]:
     """Per stack: (in-use bytes, in-use objects, size -> objects); plus totals."""
-    ib = _index(profile, "inuse_space")
-    io = _index(profile, "inuse_objects")
+    ib = profile.find_sample_type("inuse_space")
+    io = profile.find_sample_type("inuse_objects")
     if ib is None:
         ib = profile.sample_type_index(None)
     vals = profile.values

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -136,32 +134,17 @@ def prepare_inputs(session_dir: Path, *, pid: int | None, exe: Path | None,
 @contextmanager
 def running_demo(go: Path, source_dir: Path) -> Iterator[tuple[str, int]]:
     """Build and run the bundled demo service on 127.0.0.1; yield (URL, pid); always stop it."""
-    from leaksleuth.toolchain import build
+    from leaksleuth.toolchain import build, start_service, stop_process
 
     exe = build(source_dir, go)
-    proc = subprocess.Popen([str(exe), "-addr", "127.0.0.1:0"], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        proc, addr = start_service(exe)
+    except ToolchainError:
+        raise ToolchainError(f"the demo service {exe.name} did not start") from None
     try:
         assert proc.stdout is not None
-        deadline = time.monotonic() + 30
-        addr = ""
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            if line.startswith("LISTEN "):
-                addr = line.split()[1]
-                break
-        if not addr:
-            raise ToolchainError(f"the demo service {exe.name} did not start")
         # keep draining its output so a chatty service never blocks on a full pipe
         threading.Thread(target=proc.stdout.read, daemon=True).start()
         yield f"http://{addr}", proc.pid
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        stop_process(proc)

@@ -5,5 +5,6 @@ Public entry points:
   ``.to_finding()`` gives ``analyze.diagnosis.MapFinding``);
 - ``classify.classify_heap_stacks(exe, heap_text_profile) -> HeapClassification``;
 - ``buildinfo.read_buildinfo(exe) -> BuildInfo`` (Go version, map layout);
-- ``pclntab.PcTable(exe).lookup(pc)`` (PC -> function, stripped executables included).
+- ``pclntab.PcTable(exe).lookup(pc)`` (PC -> function, stripped executables included) and
+  ``.calls(function)`` (the functions it calls directly, read from its machine code).
 """

@@ -96,7 +96,7 @@ class HeapClassification:
     def runtime_frames_by_site(self) -> dict[str, tuple[str, ...]]:
         """Per site: distinct hidden runtime frames, those of the most in-use bytes first.
 
-        The same shape as ``analyze.allocsite.hidden_runtime_frames`` returns.
+        The same shape as ``analyze.allocsite.pclntab_runtime_frames`` returns.
         """
         weight: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         for s in self.samples:
@@ -106,13 +106,6 @@ class HeapClassification:
                 weight[s.site][f] += s.inuse_bytes + s.alloc_bytes // 4
         return {site: tuple(n for n, _ in sorted(w.items(), key=lambda kv: -kv[1]))
                 for site, w in weight.items()}
-
-
-def _column(p: Profile, name: str) -> int | None:
-    for i, st in enumerate(p.sample_types):
-        if st.type == name:
-            return i
-    return None
 
 
 def classify_heap_stacks(exe: str | Path, heap: Profile, table: PcTable | None = None,
@@ -126,8 +119,8 @@ def classify_heap_stacks(exe: str | Path, heap: Profile, table: PcTable | None =
     executable cannot be read or is not Go.
     """
     table = table or PcTable(exe)
-    inuse = _column(heap, "inuse_space")
-    alloc = _column(heap, "alloc_space")
+    inuse = heap.find_sample_type("inuse_space")
+    alloc = heap.find_sample_type("alloc_space")
     names: dict[int, str | None] = {}
     callees: dict[int, str | None] = {}
     unresolved = 0

@@ -161,6 +161,13 @@ class Profile:
         known = ", ".join(st.type for st in self.sample_types)
         raise KeyError(f"no sample type {name!r} (have: {known})")
 
+    def find_sample_type(self, name: str) -> int | None:
+        """Index of sample type ``name``; None when the profile has no such sample type."""
+        try:
+            return self.sample_type_index(name)
+        except KeyError:
+            return None
+
     def stack(self, i: int) -> Int64Array:
         """Location ids of sample ``i``, leaf first."""
         return self.stack_locations[self.stack_offsets[i] : self.stack_offsets[i + 1]]

@@ -67,8 +67,11 @@ def _sample_of_entry(p: Profile) -> Int64Array:
 def _any_per_sample(p: Profile, loc_flag: BoolArray) -> BoolArray:
     """True for samples whose stack holds a location with ``loc_flag[loc_id]`` set."""
     hit = loc_flag[p.stack_locations]
-    counts = np.bincount(_sample_of_entry(p)[hit], minlength=p.n_samples)
-    out: BoolArray = counts > 0
+    out: BoolArray = np.zeros(p.n_samples, bool)
+    starts = p.stack_offsets[:-1]
+    nonempty = np.flatnonzero(_stack_lengths(p) > 0)
+    if len(nonempty):  # an OR per stack, without a sample index per frame (8 bytes each)
+        out[nonempty] = np.logical_or.reduceat(hit, starts[nonempty])
     return out
 
 
@@ -179,6 +182,15 @@ def _add_by_owner(acc: NDArray[np.uint64], owner: Int64Array, h: NDArray[np.uint
         acc[o[starts]] += sums
 
 
+def _check_compatible(a: Profile, b: Profile) -> None:
+    """Profiles can be merged or subtracted only with the same sample types and units."""
+    if [(t.type, t.unit) for t in b.sample_types] != [(t.type, t.unit) for t in a.sample_types]:
+        raise ProfileError(
+            "incompatible profiles: sample types "
+            f"{[t.type for t in a.sample_types]} vs {[t.type for t in b.sample_types]}"
+        )
+
+
 def merge(profiles: Sequence[Profile]) -> Profile:
     """One profile holding every sample of ``profiles``; identical samples are summed.
 
@@ -192,11 +204,7 @@ def merge(profiles: Sequence[Profile]) -> Profile:
     first = profiles[0]
     types = first.sample_types
     for q in profiles[1:]:
-        if [(t.type, t.unit) for t in q.sample_types] != [(t.type, t.unit) for t in types]:
-            raise ProfileError(
-                "incompatible profiles: sample types "
-                f"{[t.type for t in types]} vs {[t.type for t in q.sample_types]}"
-            )
+        _check_compatible(first, q)
     strings: dict[str, int] = {"": 0}
     funcs: dict[tuple[str, str, str, int], int] = {}
     maps: dict[tuple[str, str, int, int], int] = {}
@@ -277,19 +285,22 @@ def merge(profiles: Sequence[Profile]) -> Profile:
     return combine_identical(cat)
 
 
+def _sum_equal(keys: NDArray[np.uint64], values: Int64Array) -> tuple[Int64Array, Int64Array]:
+    """Rows of ``values`` summed over equal ``keys``: (first row of each key, sums), in
+    first-seen order."""
+    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    summed = np.zeros((len(first), values.shape[1]), np.int64)
+    np.add.at(summed, inverse.reshape(-1), values)
+    order = np.argsort(first, kind="stable")
+    return first[order], summed[order]
+
+
 def combine_identical(p: Profile) -> Profile:
     """Sum samples with equal stacks and labels; drop samples whose values are all zero."""
     n = p.n_samples
     if n == 0:
         return p
-    keys = sample_keys(p)
-    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    summed = np.zeros((len(first), p.values.shape[1]), np.int64)
-    np.add.at(summed, inverse, p.values)
-    order = np.argsort(first, kind="stable")  # keep first-seen order
-    first = first[order]
-    summed = summed[order]
+    first, summed = _sum_equal(sample_keys(p), p.values)
     keep = np.zeros(n, bool)
     keep[first[np.any(summed != 0, axis=1)]] = True
     slot = np.full(n, -1, np.int64)
@@ -516,8 +527,9 @@ def _weighted_bincount(idx: Int64Array, weights: Int64Array, n: int) -> Int64Arr
 
 # Entries (frames) handled per step of aggregate_functions: bounds temporary memory.
 _AGG_CHUNK = 1 << 21
-# Up to this many distinct functions, per-sample dedup uses a (samples x functions) bitmap.
-_BITMAP_CELLS = 1 << 23
+# Cells (samples x functions) of the stamp array that finds each function once per sample:
+# small enough to stay in cache (1 MB of int32), but at least 64 samples per step.
+_STAMP_CELLS = 1 << 18
 
 
 def aggregate_functions(p: Profile, index: int) -> FunctionTotals:
@@ -525,8 +537,13 @@ def aggregate_functions(p: Profile, index: int) -> FunctionTotals:
 
     Flat goes to the innermost frame of each sample; cum counts every function on the stack
     once per sample, even when it recurses or is inlined at several depths. Samples are
-    processed a chunk at a time; within a chunk, "once per sample" is a scatter into a
-    samples x functions bitmap (or a sort when there are very many functions).
+    processed a chunk at a time. Within a chunk, "once per sample" is a stamp: every frame
+    writes its own global index into the cell (sample, function) of a dense array, and the
+    frames that read their own index back are the one representative of their cell. That
+    touches only the frames, never the whole samples x functions grid, and a small grid stays
+    in cache: on a 1M-sample deep profile (46M frames, 490 functions) a bool bitmap of 8M
+    cells plus np.flatnonzero over it took 1.2 s, this 0.4 s. Stale stamps from earlier steps
+    are smaller than every index of the current step, so the array is never cleared.
     """
     n = p.n_samples
     v = p.values[:, index] if n else np.zeros(0, np.int64)
@@ -545,38 +562,37 @@ def aggregate_functions(p: Profile, index: int) -> FunctionTotals:
     flat = _weighted_bincount(leaf, v[has], nn)
     cum = np.zeros(nn, np.int64)
     present = np.zeros(nn, bool)
-    first_node_k: dict[type, NDArray[Any]] = {np.int32: first_node.astype(np.int32),
-                                              np.int64: first_node}
+    # int32 keys and stamps when they fit: half the memory traffic
+    bound = int(offs[-1]) * max(int(nlines.max(initial=1)), 1)  # frames + inlined lines
+    it: type = np.int32 if bound < (1 << 31) - 1 else np.int64
+    first_node_k = first_node.astype(np.int32)
+    cells = max(_STAMP_CELLS, 64 * nn)
+    stamp: NDArray[Any] = np.full(min(cells, n * nn) if n else 1, -1, it)
+    done = 0  # frames (and extra inlined lines) stamped so far
     s = 0
     while s < n:
-        # samples [s, e) holding about _AGG_CHUNK frames (at least one sample)
+        # samples [s, e) holding at most _AGG_CHUNK frames and `cells` cells (at least one)
         e = int(np.searchsorted(offs, offs[s] + _AGG_CHUNK, side="right")) - 1
-        e = min(max(e, s + 1), n)
-        if nn > 1 and (e - s) * nn > _BITMAP_CELLS:
-            e = min(max(s + _BITMAP_CELLS // nn, s + 1), e)
+        e = min(max(e, s + 1), n, max(s + cells // nn, s + 1))
         chunk = sl[offs[s] : offs[e]]
-        # int32 keys when they fit (always with the bitmap): half the memory traffic
-        kt = np.int32 if (e - s) * nn < (1 << 31) else np.int64
-        owner = np.repeat(np.arange(e - s, dtype=kt), lens[s:e])
-        key = np.multiply(owner, nn, dtype=kt)
-        key += first_node_k[kt][chunk]
-        if not single:  # inlined frames beyond the first line: extra (sample, node) keys
+        owner = np.repeat(np.arange(e - s, dtype=np.intp), lens[s:e])
+        node = first_node_k[chunk]
+        if not single:  # inlined frames beyond the first line: extra (sample, node) pairs
             per = nlines[chunk]
             multi = np.flatnonzero(per > 1)
             if len(multi):
                 ml = chunk[multi]
                 extra = loc_nodes[ranges_to_index(loc_off[ml] + 1, loc_off[ml + 1])]
-                more = np.multiply(np.repeat(owner[multi], per[multi] - 1), nn, dtype=kt)
-                more += extra.astype(kt)
-                key = np.concatenate([key, more])
-        if (e - s) * nn <= _BITMAP_CELLS:
-            bm = np.zeros((e - s) * nn, bool)
-            bm[key] = True
-            uniq = np.flatnonzero(bm)
-        else:
-            uniq = np.unique(key)
-        rows, cols = np.divmod(uniq.astype(np.int64), nn)
-        w = v[s + rows]
+                owner = np.concatenate([owner, np.repeat(owner[multi], per[multi] - 1)])
+                node = np.concatenate([node, extra.astype(np.int32)])
+        key = owner * nn  # intp keys: int32 ones are converted on every fancy index
+        key += node
+        gidx: NDArray[Any] = np.arange(done, done + len(key), dtype=it)
+        done += len(key)
+        stamp[key] = gidx
+        win = stamp[key] == gidx
+        cols = node[win]
+        w = v[s + owner[win]]
         cum += _weighted_bincount(cols, w, nn)
         present[cols[w != 0]] = True
         s = e
@@ -646,14 +662,9 @@ def aggregate_stacks(p: Profile) -> StackTotals:
     bare = _replace(p, str_labels=Labels(), num_labels=Labels())
     if p.n_samples == 0:
         return StackTotals((), frozen_array(np.zeros((0, len(p.sample_types)), np.int64)))
-    keys = sample_keys(bare)
-    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    summed = np.zeros((len(first), p.values.shape[1]), np.int64)
-    np.add.at(summed, inverse, p.values)
-    order = np.argsort(first, kind="stable")
-    stacks = tuple(tuple(p.stack(int(i)).tolist()) for i in first[order])
-    return StackTotals(stacks, frozen_array(summed[order]))
+    first, summed = _sum_equal(sample_keys(bare), p.values)
+    stacks = tuple(tuple(p.stack(int(i)).tolist()) for i in first)
+    return StackTotals(stacks, frozen_array(summed))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -876,12 +887,7 @@ def diff_top(
     profile are those of ``new`` minus those of ``base``; only pprof's total needs the
     sample-level merge (``diff_total``). Equal to ``top(subtract(new, base))``, faster.
     """
-    if [(t.type, t.unit) for t in new.sample_types] != [
-            (t.type, t.unit) for t in base.sample_types]:
-        raise ProfileError(
-            "incompatible profiles: sample types "
-            f"{[t.type for t in base.sample_types]} vs {[t.type for t in new.sample_types]}"
-        )
+    _check_compatible(base, new)
     index = _index_of(new, sample_index)
     st = new.sample_types[index]
     new, base = prune(new), prune(base)

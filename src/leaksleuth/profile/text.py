@@ -398,6 +398,27 @@ def _lines(text: str) -> Iterator[tuple[int, str]]:
         yield i, line.rstrip("\r")
 
 
+def _open_text(data: bytes, source: str, header_re: re.Pattern[str], wrong_format: str
+               ) -> tuple[Iterator[tuple[int, str]], re.Match[str]]:
+    """Decode a text profile and match its header (the first non-blank line, stripped).
+
+    Returns the numbered lines after the header and the header's match. ``ProfileError``
+    with ``wrong_format`` when the header does not match, then as ``_complete`` says.
+    """
+    text = _decode(data, source)
+    it = _lines(text)
+    header = ""
+    for _lineno, line in it:
+        if line.strip():
+            header = line.strip()
+            break
+    m = header_re.match(header)
+    if not m:
+        raise ProfileError(wrong_format, source)
+    _complete(text, source)
+    return it, m
+
+
 # ---------------------------------------------------------------------------------- MemStats
 
 _FLOAT_FIELDS = frozenset({"GCCPUFraction"})
@@ -481,17 +502,8 @@ def _parse_heap_text(data: bytes, source: str, *, runtime_pcs: bool = True
     ``runtime_pcs=False`` drops the unsymbolised (runtime) PCs from the stacks: the view
     pprof's protobuf gives, for ``top`` and friends. The default keeps every raw PC.
     """
-    text = _decode(data, source)
-    it = _lines(text)
-    header = ""
-    for _lineno, line in it:
-        if line.strip():
-            header = line.strip()
-            break
-    m = _HEAP_HEADER.match(header)
-    if not m:
-        raise ProfileError("not a heap debug=1 profile (no 'heap profile: ...' header)", source)
-    _complete(text, source)
+    it, m = _open_text(data, source, _HEAP_HEADER,
+                       "not a heap debug=1 profile (no 'heap profile: ...' header)")
     totals = [_int(m.group(i), "total", 1, source) for i in (1, 2, 3, 4)]
     kind, period_s = m.group(5), m.group(6)
     period = _int(period_s, "sampling period", 1, source) if period_s else 0
@@ -570,17 +582,8 @@ def _parse_goroutine_text(data: bytes, source: str, *, runtime_pcs: bool = True)
 
     ``runtime_pcs`` as in ``parse_heap_text``.
     """
-    text = _decode(data, source)
-    it = _lines(text)
-    header = ""
-    for _lineno, line in it:
-        if line.strip():
-            header = line.strip()
-            break
-    m = _COUNT_HEADER.match(header)
-    if not m:
-        raise ProfileError("not a goroutine debug=1 profile (no 'profile: total N')", source)
-    _complete(text, source)
+    it, m = _open_text(data, source, _COUNT_HEADER,
+                       "not a goroutine debug=1 profile (no 'profile: total N')")
     name = m.group(1)
     total = _int(m.group(2), "total", 1, source)
     records: list[_Record] = []

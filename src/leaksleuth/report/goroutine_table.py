@@ -83,6 +83,17 @@ def _title(groups: Sequence[GoroutineGroup], source: str, truncated: bool) -> st
     return t + " [dump truncated]" if truncated else t
 
 
+def _cells(g: GoroutineGroup, detail: str, *, unknown_creator: str = "") -> list[str]:
+    """One group's row: count, (state, longest wait,) own frame(, created by)."""
+    row = [str(g.count)]
+    if detail == "full":
+        row += [_state(g), _wait(g)]
+    row.append(g.own_frame)
+    if detail == "full":
+        row.append(g.created_by or unknown_creator)
+    return row
+
+
 def goroutines_table(groups: Sequence[GoroutineGroup], source: str, *, detail: str,
                      truncated: bool = False) -> Table:
     """A rich table for a terminal."""
@@ -95,13 +106,7 @@ def goroutines_table(groups: Sequence[GoroutineGroup], source: str, *, detail: s
     if detail == "full":
         table.add_column("created by", overflow="fold")
     for g in groups:
-        row = [str(g.count)]
-        if detail == "full":
-            row += [_state(g), _wait(g)]
-        row.append(g.own_frame)
-        if detail == "full":
-            row.append(g.created_by)
-        table.add_row(*row)
+        table.add_row(*_cells(g, detail))
     return table
 
 
@@ -114,15 +119,7 @@ def goroutines_plain(groups: Sequence[GoroutineGroup], source: str, *, detail: s
     headers.append("own frame")
     if detail == "full":
         headers.append("created by")
-    rows: list[list[str]] = []
-    for g in groups:
-        row = [str(g.count)]
-        if detail == "full":
-            row += [_state(g), _wait(g)]
-        row.append(g.own_frame)
-        if detail == "full":
-            row.append(g.created_by or "-")
-        rows.append(row)
+    rows = [_cells(g, detail, unknown_creator="-") for g in groups]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
 
     def fmt(cells: list[str]) -> str:

@@ -25,6 +25,7 @@ from leaksleuth import __version__
 from leaksleuth.analyze.diagnosis import Diagnosis
 from leaksleuth.errors import UsageError
 from leaksleuth.report.flame import FlameGraph
+from leaksleuth.report.json import finite
 
 _JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
                  "\u2028": "\\u2028", "\u2029": "\\u2029"}
@@ -32,21 +33,11 @@ _JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
 
 def script_json(obj: Any) -> str:
     """JSON that is safe verbatim inside ``<script type="application/json">``."""
-    text = json.dumps(_finite(obj), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    text = json.dumps(finite(obj, str_keys=True), ensure_ascii=False, separators=(",", ":"),
+                      allow_nan=False)
     for raw, esc in _JSON_ESCAPES.items():
         text = text.replace(raw, esc)
     return text
-
-
-def _finite(obj: Any) -> Any:
-    """NaN/inf are not JSON: they become null."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
-    return obj
 
 
 def _inline_js(code: str) -> str:

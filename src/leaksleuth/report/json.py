@@ -13,18 +13,20 @@ from typing import Any
 from leaksleuth.analyze.diagnosis import Diagnosis
 
 
-def _clean(v: Any) -> Any:
+def finite(v: Any, *, str_keys: bool = False) -> Any:
+    """``v`` with NaN/inf floats as None (JSON has no NaN), tuples as lists, and with
+    ``str_keys`` every dict key as ``str(key)``."""
     if isinstance(v, float):
         return v if math.isfinite(v) else None
     if isinstance(v, dict):
-        return {k: _clean(x) for k, x in v.items()}
+        return {(str(k) if str_keys else k): finite(x, str_keys=str_keys) for k, x in v.items()}
     if isinstance(v, list | tuple):
-        return [_clean(x) for x in v]
+        return [finite(x, str_keys=str_keys) for x in v]
     return v
 
 
 def to_json_dict(d: Diagnosis) -> dict[str, Any]:
-    cleaned: dict[str, Any] = _clean(d.to_json_dict())
+    cleaned: dict[str, Any] = finite(d.to_json_dict())
     return cleaned
 
 

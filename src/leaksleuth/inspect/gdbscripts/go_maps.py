@@ -138,14 +138,9 @@ def slot_types(kind: str, hdr_type: Any) -> dict[str, Any]:
             "keys_off": bf["keys"][0],
             "values_off": bf["values"][0],
             "overflow_off": bf["overflow"][0],
-            "key_size": kt.sizeof,
-            "elem_size": vt.sizeof,
-            "key_type": str(kt),
-            "elem_type": str(vt),
-            "key_gdb": kt,
-            "elem_gdb": vt,
-            # the bucket's own overflow field is a uintptr to the GC when K and V hold no pointers
-            "pointers": has_pointers(kt) or has_pointers(vt),
+            # "pointers": the bucket's own overflow field is a uintptr to the GC when K and V
+            # hold no pointers
+            **_key_elem(kt, vt),
             "extra_type": hf["extra"][1].strip_typedefs().target(),
         }
     table_t = hf["dirPtr"][1].strip_typedefs().target().strip_typedefs().target().strip_typedefs()
@@ -164,6 +159,13 @@ def slot_types(kind: str, hdr_type: Any) -> dict[str, Any]:
         "slot_size": slot_t.sizeof,
         "key_off": sf["key"][0],
         "elem_off": sf["elem"][0],
+        **_key_elem(kt, vt),
+    }
+
+
+def _key_elem(kt: Any, vt: Any) -> dict[str, Any]:
+    """What both layouts record about the key and elem types."""
+    return {
         "key_size": kt.sizeof,
         "elem_size": vt.sizeof,
         "key_type": str(kt),
