@@ -175,9 +175,11 @@ class FakeService:
         self.num_gc = 0
         self.down = False
         self.seen_headers: list[httpx.Headers] = []
+        self.paths: list[str] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.seen_headers.append(request.headers)
+        self.paths.append(request.url.path)
         if self.down:
             raise httpx.ConnectError("Connection refused", request=request)
         path, q = request.url.path, request.url.params
@@ -214,9 +216,11 @@ def test_fake_run_schedules_on_the_interval_and_finds_version(tmp_path: Path) ->
     assert [t.time - t0 for t in ticks] == [0.0, 5.0, 10.0, 15.0]
     assert [t.num_gc for t in ticks] == [1, 2, 3, 4]
     s = open_session(info.path)  # type: ignore[attr-defined]
-    # /debug/vars answered 404 once, then was no longer asked for
-    assert [e.artifact for e in s.errors] == ["vars"]
-    assert sum(1 for t in ticks if t.status == "partial") == 1
+    # /debug/vars answered 404 once, then was no longer asked for: a note, not an error
+    assert list(s.errors) == []
+    assert [e for e in s.events if e.kind == "vars-missing"]
+    assert svc.paths.count("/debug/vars") == 1
+    assert all(t.status == "ok" for t in ticks)
     assert s.go_version == "go1.24.11" and s.go_version_source.startswith("metrics:")
     assert "metrics" in s.files(None)
 
@@ -249,7 +253,7 @@ def test_fake_outage_is_a_gap_not_the_end(tmp_path: Path) -> None:
     client = PprofClient(config.url, transport=httpx.MockTransport(svc), retries=0)
     info = collect(config, client=client, clock=clock, on_tick=on)
     s = open_session(info.path)
-    assert [t.status for t in s.ticks] == ["partial", "failed", "failed", "ok", "ok"]
+    assert [t.status for t in s.ticks] == ["ok", "failed", "failed", "ok", "ok"]
     assert len(s) == 3 and info.failed_ticks == 2
     [(a, b)] = s.gaps()
     assert (a, b) == (s.ticks[0].started, s.ticks[3].started)

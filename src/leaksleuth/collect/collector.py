@@ -343,6 +343,7 @@ class _Run:
         self.clock = clock
         self.secrets = secrets
         self.vars_ok = bool(config.vars_path)
+        self.vars_missing = False
         self.last_num_gc: int | None = None
         self.redacted: list[str] = []  # artifacts of the last tick that had a secret masked
 
@@ -359,6 +360,11 @@ class _Run:
             try:
                 resp = self.client.get(spec.path, spec.params)
             except FetchError as exc:
+                if spec.kind == "vars" and exc.kind == "http" and exc.status == 404:
+                    # expvar is optional: not an error, MemStats come from the heap text
+                    self.vars_ok = False  # not served: stop asking
+                    self.vars_missing = True
+                    continue
                 errors.append(TickError(spec.kind, exc.kind, str(exc), exc.status))
                 if i == 0 and exc.kind in ("unreachable", "tls"):
                     break  # the service is down: record a gap, do not hammer it
@@ -370,8 +376,6 @@ class _Run:
                     errors.append(TickError("tick", "timeout", "service not answering: rest "
                                             "of this tick skipped"))
                     break
-                if spec.kind == "vars" and exc.kind == "http" and exc.status == 404:
-                    self.vars_ok = False  # not served: stop asking
                 continue
             try:
                 fmt = check_body(spec.kind, spec.accept, resp)
@@ -556,6 +560,10 @@ def _collect(run: _Run, config: CollectConfig, store: Store, clock: Clock,
                 version = run.go_version(vars_doc, writer) or local_go_version(
                     config.origin, rec.artifacts, writer)
             writer.write_tick(rec)
+            if run.vars_missing:
+                run.vars_missing = False
+                writer.add_event("vars-missing", f"{config.vars_path} is not served (404); "
+                                 "MemStats come from the heap debug=1 text")
             if run.redacted:
                 writer.add_event("redacted", f"seq {rec.seq}: a credential echoed by the service "
                                  f"was masked in {', '.join(run.redacted)}")
