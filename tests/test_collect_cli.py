@@ -238,3 +238,37 @@ def test_rejected_responses_are_summarised_at_the_end(svc_exe: Path, tmp_path: P
     lines = [ln for ln in res.stderr.splitlines() if ln.startswith("  ")]
     assert len(lines) == 2  # heap and heap_text, each said once
     assert all("an HTML page, not a profile" in ln for ln in lines)
+
+
+@pytest.mark.go
+def test_sigterm_stops_diagnose_after_the_current_snapshot_then_analyses(
+        svc_exe: Path, tmp_path: Path) -> None:
+    """diagnose under systemd/kubectl: SIGTERM keeps what was collected and still analyses."""
+    root = tmp_path / "s"
+    with run_go(svc_exe) as svc:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "leaksleuth.cli", "diagnose", svc.url, "--interval", "200ms",
+             "--duration", "60s", "--out", str(root), "--json", str(tmp_path / "d.json")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 30
+            n = 0
+            while n < 3 and time.monotonic() < deadline:
+                time.sleep(0.1)
+                for idx in root.glob(f"*/{INDEX_NAME}"):
+                    with sqlite3.connect(f"file:{idx}?mode=ro", uri=True) as c, \
+                            contextlib.suppress(sqlite3.OperationalError):  # being created
+                        n = c.execute("SELECT count(*) FROM snapshots").fetchone()[0]
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 0, err
+    assert "stopping after the current snapshot, then analysing" in err
+    [path] = [p.parent for p in root.glob(f"*/{INDEX_NAME}")]
+    doc = json.loads((tmp_path / "d.json").read_text())
+    assert doc["window"]["snapshots"] == len(open_session(path)) >= 3
+    assert doc["verdict"] in ("leak", "no-leak", "inconclusive")
+    assert doc["verdict"].upper() in out and "Traceback" not in err
