@@ -337,6 +337,10 @@ def _decode_region(
         order = np.argsort(r_a, kind="stable")  # stream order = sample order, field order
         r_s, r_t, r_a, r_b = r_s[order], r_t[order], r_a[order], r_b[order]
     fno = r_t >> np.uint64(3)
+    if np.any(fno == 0):
+        raise _Malformed("field number 0")
+    if np.any((fno == 3) & ((r_t & np.uint64(7)) != 2)):  # as the reference decoder says it
+        raise _Malformed("sample.label: wire type 0 where a message was expected")
 
     sel = fno == 1
     la, lb = r_a[sel], r_b[sel]
@@ -377,6 +381,8 @@ def _decode_region(
             if np.all(ptag2 == ptag2[0]):  # and in the same order: assign by column
                 if np.any((ptag2[0] & np.uint64(7)) != 0):
                     raise _Unusual()
+                if np.any(ptag2[0] < 8):
+                    raise _Malformed("field number 0")
                 for col in range(k):
                     f = int(ptag2[0, col]) >> 3
                     if 1 <= f <= 4:
@@ -390,6 +396,8 @@ def _decode_region(
         ptag = vals[pos]
         if np.any((ptag & np.uint64(7)) != 0):
             raise _Unusual()
+        if np.any(ptag < 8):
+            raise _Malformed("field number 0")
         pval = vals[pos + 1]
         pf = ptag >> np.uint64(3)
         for f, arr in zip((1, 2, 3, 4), lab, strict=True):
@@ -445,8 +453,11 @@ def _decode_samples_fast(
         written += nloc
         s = e
     stack = loc_out[:written]
-    cols = [np.concatenate([lab[i] for lab in labs]) if labs else np.zeros(0, np.uint64)
-            for i in range(5)]
+    cols: list[Any] = []
+    for i in range(5):  # a column at a time, dropping its pieces as they are joined
+        cols.append(np.concatenate([lab[i] for lab in labs]) if labs else np.zeros(0, np.uint64))
+        for lab in labs:
+            lab[i] = None
     return _FastSamples(stack, loc_counts, val_out, cols[0].astype(np.int64), *cols[1:])
 
 
@@ -503,28 +514,47 @@ class _Chain:
         self.calls = 0  # walks asked for
         self.recorded = 0  # fields they took
         self.runs: list[tuple[int, int]] = []  # candidate index ranges taken by walks
-        arr = np.frombuffer(buf, np.uint8)
-        seg = arr[start:]
+        seg = np.frombuffer(buf, np.uint8)[start:]
+        pt: type = np.int32 if len(buf) < (1 << 31) - (1 << 17) else np.int64  # positions
         if len(seg) < 3:
-            self.cands = self.body = self.nxt = self.breaks = np.zeros(0, np.int64)
-            self.tags = np.zeros(0, np.uint8)
+            self.cands = self.nxt = np.zeros(0, pt)
+            self.breaks = np.zeros(0, np.int64)
+            self.tags = self.hdr = np.zeros(0, np.uint8)
             return
-        # tag bytes first (one pass), then the few remaining tests on that subset only
-        c = np.flatnonzero((seg[:-2] | 0x30) == 0x32)  # 0x12 or 0x22 (also 0x32, 0x02)
-        t, l1, l2 = seg[c], seg[c + 1], seg[c + 2]
-        b3 = seg[np.minimum(c + 3, len(seg) - 1)]
-        one = l1 < 0x80
-        b0 = np.where(one, l2, b3)
-        # sample bodies start with values (Go), location ids or a label; locations with an id
-        m = ((t == 0x12) & ((b0 == 0x12) | (b0 == 0x0A) | (b0 == 0x1A))) | (
-            (t == 0x22) & (b0 == 0x08))
-        m &= one | (l2 < 0x80)
-        c, one = c[m], one[m]
-        ln = np.where(one, l1[m], (l1[m] & 0x7F).astype(np.int64) | (l2[m].astype(np.int64) << 7))
-        self.cands = c + start
-        self.tags = t[m]
-        self.body = self.cands + np.where(one, 2, 3)
-        self.nxt = self.body + ln
+        # 1 MB at a time, so the temporaries stay in cache (0.13 s instead of 0.2 s for the
+        # tag test on 97 MB) and only the kept candidates outlive their block (~10 bytes each)
+        m = len(seg) - 2
+        step = 1 << 20
+        tmp = np.empty(min(step, m), np.uint8)
+        hit = np.empty(min(step, m), bool)
+        parts: list[tuple[Any, ...]] = []
+        for o in range(0, m, step):
+            k = min(step, m - o)
+            np.bitwise_or(seg[o : o + k], 0x30, out=tmp[:k])
+            np.equal(tmp[:k], 0x32, out=hit[:k])  # 0x12 or 0x22 (also 0x32, 0x02)
+            c = np.flatnonzero(hit[:k]) + o
+            t = seg[c]
+            keep = (t == 0x12) | (t == 0x22)
+            c, t = c[keep], t[keep]
+            l1, l2 = seg[c + 1], seg[c + 2]
+            b3 = seg[np.minimum(c + 3, len(seg) - 1)]
+            one = l1 < 0x80
+            b0 = np.where(one, l2, b3)
+            # sample bodies start with values (Go), location ids or a label; locations with
+            # an id
+            ok = ((t == 0x12) & ((b0 == 0x12) | (b0 == 0x0A) | (b0 == 0x1A))) | (
+                (t == 0x22) & (b0 == 0x08))
+            ok &= one | (l2 < 0x80)
+            c, one, l1, l2 = c[ok], one[ok], l1[ok], l2[ok]
+            ln = np.where(one, l1, (l1 & 0x7F).astype(np.int64) | (l2.astype(np.int64) << 7))
+            hdr = np.where(one, 2, 3).astype(np.uint8)
+            heads = c + start
+            parts.append((heads.astype(pt), t[ok], hdr, (heads + hdr + ln).astype(pt)))
+        self.cands = np.concatenate([x[0] for x in parts])
+        self.tags = np.concatenate([x[1] for x in parts])
+        self.hdr = np.concatenate([x[2] for x in parts])
+        self.nxt = np.concatenate([x[3] for x in parts])
+        del parts
         self.breaks = np.flatnonzero(self.nxt[:-1] != self.cands[1:])
 
     def walk(self, pos: int) -> int:
@@ -548,7 +578,8 @@ class _Chain:
         r = np.array(self.runs, np.int64)
         idx = ranges_to_index(r[:, 0], r[:, 1])
         idx = idx[self.tags[idx] == tag]
-        return self.cands[idx], self.body[idx], self.nxt[idx]
+        heads = self.cands[idx].astype(np.int64)
+        return heads, heads + self.hdr[idx], self.nxt[idx].astype(np.int64)
 
 
 def _renumber(ids: list[int], what: str) -> dict[int, int]:
@@ -724,6 +755,7 @@ def _parse(buf: bytes) -> Profile:
     z = np.zeros(0, np.int64)
     walked_s = chain.fields(0x12) if chain is not None else (z, z, z)
     walked_l = chain.fields(0x22) if chain is not None else (z, z, z)
+    chain = None  # ~25 bytes per candidate: free them before the samples are decoded
     if len(walked_l[0]):  # locations found by the chain walk, merged in file order
         spans = list(zip(walked_l[1].tolist(), walked_l[2].tolist(), strict=True))
         locations = sorted(locations + spans)
@@ -856,8 +888,16 @@ def _parse(buf: bytes) -> Profile:
                         cols.lab_str[is_str].astype(np.int64),
                         np.zeros(int(is_str.sum()), np.int64))
     nm = ~is_str
-    num_labels = Labels(cols.lab_sample[nm], cols.lab_key[nm].astype(np.int64),
-                        cols.lab_num[nm].view(np.int64), cols.lab_unit[nm].astype(np.int64))
+    if nm.all():  # the usual case (Go's heap `bytes` label): the decoded columns, no copies
+        # (read-only views are kept by the model as they are; ~60 MB less at 1M samples)
+        ro = [x.view(np.int64) for x in (cols.lab_sample, cols.lab_key, cols.lab_num,
+                                          cols.lab_unit)]
+        for x in ro:
+            x.flags.writeable = False
+        num_labels = Labels(*ro)
+    else:
+        num_labels = Labels(cols.lab_sample[nm], cols.lab_key[nm].astype(np.int64),
+                            cols.lab_num[nm].view(np.int64), cols.lab_unit[nm].astype(np.int64))
 
     for k in (7, 8, 14, 15):
         s(scalars.get(k, 0), f"profile field {k}")
