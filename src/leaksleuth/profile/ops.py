@@ -516,9 +516,15 @@ def node_names(p: Profile) -> tuple[tuple[str, ...], Int64Array, Int64Array, Int
     return (tuple(names), loc_offsets, np.array(nodes, np.int64), fn_node)
 
 
-def _weighted_bincount(idx: Int64Array, weights: Int64Array, n: int) -> Int64Array:
-    """Exact integer bincount (float64 weights are exact below 2^53, else np.add.at)."""
-    if len(weights) == 0 or int(np.abs(weights).sum()) < (1 << 53):
+def _weighted_bincount(idx: Int64Array, weights: Int64Array, n: int,
+                       bound: int | None = None) -> Int64Array:
+    """Exact integer bincount (float64 weights are exact below 2^53, else np.add.at).
+
+    ``bound``: a known bound on the sum of |weights| of any bin (spares a pass to find one).
+    """
+    if bound is None:
+        bound = int(np.abs(weights).sum())
+    if len(weights) == 0 or bound < (1 << 53):
         return np.rint(np.bincount(idx, weights=weights, minlength=n)).astype(np.int64)
     out = np.zeros(n, np.int64)
     np.add.at(out, idx, weights)
@@ -545,7 +551,7 @@ def aggregate_functions(p: Profile, index: int) -> FunctionTotals:
     frames that read their own index back are the one representative of their cell. That
     touches only the frames, never the whole samples x functions grid, and a small grid stays
     in cache: on a 1M-sample deep profile (46M frames, 490 functions) a bool bitmap of 8M
-    cells plus np.flatnonzero over it took 1.2 s, this 0.4 s. Stale stamps from earlier steps
+    cells plus np.flatnonzero over it took 1.2 s, this 0.5 s. Stale stamps from earlier steps
     are smaller than every index of the current step, so the array is never cleared.
     """
     n = p.n_samples
@@ -565,6 +571,7 @@ def aggregate_functions(p: Profile, index: int) -> FunctionTotals:
     flat = _weighted_bincount(leaf, v[has], nn)
     cum = np.zeros(nn, np.int64)
     present = np.zeros(nn, bool)
+    nonneg = not n or int(v.min()) >= 0
     # int32 keys and stamps when they fit: half the memory traffic
     bound = int(offs[-1]) * max(int(nlines.max(initial=1)), 1)  # frames + inlined lines
     it: type = np.int32 if bound < (1 << 31) - 1 else np.int64
@@ -579,9 +586,9 @@ def aggregate_functions(p: Profile, index: int) -> FunctionTotals:
         e = min(max(e, s + 1), n, max(s + cells // nn, s + 1))
         chunk = sl[offs[s] : offs[e]]
         owner = np.repeat(np.arange(e - s, dtype=np.intp), lens[s:e])
-        node = first_node_k[chunk]
+        node = np.take(first_node_k, chunk)  # np.take: ~35% faster than indexing
         if not single:  # inlined frames beyond the first line: extra (sample, node) pairs
-            per = nlines[chunk]
+            per = np.take(nlines, chunk)
             multi = np.flatnonzero(per > 1)
             if len(multi):
                 ml = chunk[multi]
@@ -593,12 +600,15 @@ def aggregate_functions(p: Profile, index: int) -> FunctionTotals:
         gidx: NDArray[Any] = np.arange(done, done + len(key), dtype=it)
         done += len(key)
         stamp[key] = gidx
-        win = stamp[key] == gidx
-        cols = node[win]
-        w = v[s + owner[win]]
-        cum += _weighted_bincount(cols, w, nn)
-        present[cols[w != 0]] = True
+        win = np.take(stamp, key) == gidx
+        cols = np.compress(win, node)
+        w = np.take(v[s:e], np.compress(win, owner))
+        cum += _weighted_bincount(cols, w, nn, total)  # a bin takes a sample at most once
+        if not nonneg:
+            present[cols[w != 0]] = True
         s = e
+    if nonneg:  # no value below zero: on a nonzero-value stack exactly when cum > 0 (this
+        present = cum != 0  # spares a scatter per step: 20% of the time at 100k samples)
     present.flags.writeable = False
     return FunctionTotals(names, frozen_array(flat), frozen_array(cum), total, present)
 
@@ -837,7 +847,7 @@ def _stack_hashes(p: Profile, loc_key: Int64Array, strings: dict[str, int]) -> N
             a0 = int(offs[s])
             m = int(offs[e]) - a0
             pw, pinv = pow_tables(m)
-            terms = rand[p.stack_locations[a0 : a0 + m]] * pw[:m]
+            terms = np.take(rand, p.stack_locations[a0 : a0 + m]) * pw[:m]
             pref = np.zeros(m + 1, np.uint64)
             np.cumsum(terms, out=pref[1:])
             st, en = offs[s:e] - a0, offs[s + 1 : e + 1] - a0
