@@ -61,7 +61,9 @@ def detect(data: bytes, source: str = "<bytes>") -> Format:
         return Format.GOROUTINE_TEXT
     if head.startswith("goroutine ") and head[10:11].isdigit():
         return Format.GOROUTINE_DUMP
-    if low.startswith(("<!doctype", "<html", "<?xml", "<head", "<body")) or "<html" in low:
+    # Only bytes that open like markup are HTML: a profile's string table may well contain
+    # "<html" (0x3c, '<', is never a valid first protobuf tag).
+    if low.startswith("<"):
         raise ProfileError("an HTML page, not a profile (wrong URL or an error page?)", source)
     if low.startswith(("{", "[")):
         raise ProfileError("JSON, not a profile", source)

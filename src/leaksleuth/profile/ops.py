@@ -586,9 +586,9 @@ def aggregate_functions(p: Profile, index: int) -> FunctionTotals:
         e = min(max(e, s + 1), n, max(s + cells // nn, s + 1))
         chunk = sl[offs[s] : offs[e]]
         owner = np.repeat(np.arange(e - s, dtype=np.intp), lens[s:e])
-        node = np.take(first_node_k, chunk)  # np.take: ~35% faster than indexing
+        node = first_node_k[chunk]
         if not single:  # inlined frames beyond the first line: extra (sample, node) pairs
-            per = np.take(nlines, chunk)
+            per = nlines[chunk]
             multi = np.flatnonzero(per > 1)
             if len(multi):
                 ml = chunk[multi]
@@ -600,9 +600,9 @@ def aggregate_functions(p: Profile, index: int) -> FunctionTotals:
         gidx: NDArray[Any] = np.arange(done, done + len(key), dtype=it)
         done += len(key)
         stamp[key] = gidx
-        win = np.take(stamp, key) == gidx
-        cols = np.compress(win, node)
-        w = np.take(v[s:e], np.compress(win, owner))
+        win = stamp[key] == gidx
+        cols = node[win]
+        w = v[s:e][owner[win]]
         cum += _weighted_bincount(cols, w, nn, total)  # a bin takes a sample at most once
         if not nonneg:
             present[cols[w != 0]] = True
@@ -847,7 +847,7 @@ def _stack_hashes(p: Profile, loc_key: Int64Array, strings: dict[str, int]) -> N
             a0 = int(offs[s])
             m = int(offs[e]) - a0
             pw, pinv = pow_tables(m)
-            terms = np.take(rand, p.stack_locations[a0 : a0 + m]) * pw[:m]
+            terms = rand[p.stack_locations[a0 : a0 + m]] * pw[:m]
             pref = np.zeros(m + 1, np.uint64)
             np.cumsum(terms, out=pref[1:])
             st, en = offs[s:e] - a0, offs[s + 1 : e + 1] - a0
