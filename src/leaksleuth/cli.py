@@ -458,7 +458,12 @@ def demo_cmd(duration: str, interval: str, json_path: str | None, out: str | Non
     """Build and run a small leaky Go service, diagnose it live, then stop it."""
     from pathlib import Path
 
-    from leaksleuth.analyze.workflow import analyze_session_dir, prepare_inputs, running_demo
+    from leaksleuth.analyze.workflow import (
+        analyze_session_dir,
+        inspect_pid_maps,
+        prepare_inputs,
+        running_demo,
+    )
     from leaksleuth.collect.collector import CollectConfig, SessionInfo
     from leaksleuth.collect.units import parse_duration
     from leaksleuth.errors import StoreError, ToolchainError
@@ -480,7 +485,11 @@ def demo_cmd(duration: str, interval: str, json_path: str | None, out: str | Non
         assert isinstance(info, SessionInfo)
         if info.store_error:
             raise StoreError(info.store_error)
-        prepare_inputs(info.path, pid=pid, exe=None, inspector=None)
+        # the demo owns the process: read its executable, and its maps when gdb is here
+        import shutil
+
+        prepare_inputs(info.path, pid=pid, exe=None,
+                       inspector=inspect_pid_maps if shutil.which("gdb") else None)
     click.echo(f"leaksleuth: demo stopped; session saved in {info.path}", err=True)
     d = analyze_session_dir(info.path)
     _emit_diagnosis(d, json_path)

@@ -199,6 +199,10 @@ func loadGenerator(base string) {
 	}
 }
 
+// service is the process-wide API state, as many services keep it: gdb finds the session map
+// through this package-level pointer (leaksleuth diagnose --pid names it).
+var service *api
+
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	noLoad := flag.Bool("no-load", false, "do not run the built-in load generator")
@@ -209,11 +213,12 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Printf("LISTEN %s\n", ln.Addr())
-	a := &api{
+	service = &api{
 		sessions: &SessionStore{sessions: make(map[string]*Session)},
 		orders:   &OrderIndex{limit: 1000, orders: make(map[int64]*Order)},
 		notifier: &Notifier{events: make(chan []byte)},
 	}
+	a := service
 	http.HandleFunc("/orders", a.createOrder)
 	http.HandleFunc("/orders/", a.getOrder)
 	http.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -388,10 +388,15 @@ def load_target_buildinfo(exe: Path, what: str) -> BuildInfo:
     return bi
 
 
+# Pointer dereferences plus struct fields followed from a package-level variable: a service's
+# `var service *api` -> api.sessions (*Store) -> Store.m (map) takes four.
+DEFAULT_DEPTH = 6
+
+
 def inspect_maps(*, pid: int | None = None, core: str | Path | None = None,
                  exe: str | Path | None = None, var: str | None = None, timeout: float = 60.0,
                  gdb_path: str | Path | None = None, backend: GdbBackend | None = None,
-                 depth: int = 3, include_std: bool = False,
+                 depth: int = DEFAULT_DEPTH, include_std: bool = False,
                  read_chunk_bytes: int = 32 << 20) -> MapInspection:
     """Read every map of a live process (``pid``) or a core (``core`` + ``exe``).
 

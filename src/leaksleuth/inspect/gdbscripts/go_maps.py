@@ -760,7 +760,7 @@ def main() -> None:
         for nm, sym in roots:
             try:
                 addr = int(sym.value().address)
-                walker.walk_value(nm, addr, sym.type, int(params.get("depth", 3)), maps)
+                walker.walk_value(nm, addr, sym.type, int(params.get("depth", 6)), maps)
             except Failure as exc:
                 walker.warnings.append(f"{nm}: {exc}")
         doc["read_seconds"] = time.monotonic() - t_read
