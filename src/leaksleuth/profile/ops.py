@@ -129,12 +129,18 @@ def scale(p: Profile, factor: float) -> Profile:
 
 def _mix(x: Int64Array, salt: int) -> NDArray[np.uint64]:
     """A 64-bit integer hash (splitmix64 finaliser), vectorised."""
-    with np.errstate(over="ignore"):
-        z = x.astype(np.uint64) + np.uint64((0x9E3779B97F4A7C15 * (salt + 1)) & (2**64 - 1))
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        out: NDArray[np.uint64] = z ^ (z >> np.uint64(31))
-    return out
+    with np.errstate(over="ignore"):  # in place: two arrays of len(x) at a time, not five
+        z: NDArray[np.uint64] = x.astype(np.uint64)  # a copy: x is never changed
+        z += np.uint64((0x9E3779B97F4A7C15 * (salt + 1)) & (2**64 - 1))
+        t = z >> np.uint64(30)
+        z ^= t
+        z *= np.uint64(0xBF58476D1CE4E5B9)
+        np.right_shift(z, np.uint64(27), out=t)
+        z ^= t
+        z *= np.uint64(0x94D049BB133111EB)
+        np.right_shift(z, np.uint64(31), out=t)
+        z ^= t
+    return z
 
 
 def sample_keys(p: Profile, str_ids: Int64Array | None = None) -> NDArray[np.uint64]:

@@ -43,8 +43,9 @@ Buf = bytes | mmap.mmap
 _TWO64 = 1 << 64
 _TWO63 = 1 << 63
 # Sample bytes decoded per vectorised chunk: bounds the temporary arrays (~40 bytes/varint).
-# At 2 MB a 100k-sample deep profile peaked at 153 MB RSS, at 512 kB 111 MB, equally fast.
-_CHUNK_BYTES = 1 << 17  # 128 kB: 97 MB (top), as fast
+# At 2 MB a 100k-sample deep profile peaked at 153 MB RSS, at 512 kB 111 MB, at 128 kB 97 MB
+# (`top`, before the released input pages), equally fast.
+_CHUNK_BYTES = 1 << 17
 
 
 class _Malformed(Exception):
@@ -472,8 +473,10 @@ def _decode_samples_fast(
             region, new_head + (bas - hs), new_head + (bbs - hs), ntypes, lut,
             loc_out[written:], val_out[s:e],
         )
-        lab[0] = lab[0] + s
-        labs.append(lab)
+        np.add(lab[0], s, out=lab[0])
+        # label columns that are all zero (Go's heap label has no string value and no unit)
+        # are kept as their length and made with np.zeros at the end (pages never touched)
+        labs.append([x if i == 0 or x.any() else len(x) for i, x in enumerate(lab)])
         loc_counts[s:e] = counts
         written += nloc
         s = e
@@ -482,10 +485,17 @@ def _decode_samples_fast(
     stack = loc_out[:written]
     cols: list[Any] = []
     for i in range(5):  # a column at a time, dropping its pieces as they are joined
-        cols.append(np.concatenate([lab[i] for lab in labs]) if labs else np.zeros(0, np.uint64))
+        parts = [lab[i] for lab in labs]
+        if all(isinstance(x, int) for x in parts):
+            cols.append(np.zeros(sum(parts), np.uint64))
+        else:
+            cols.append(np.concatenate(
+                [np.zeros(x, np.uint64) if isinstance(x, int) else x for x in parts]))
+        del parts
         for lab in labs:
             lab[i] = None
-    return _FastSamples(stack, loc_counts, val_out, cols[0].astype(np.int64), *cols[1:])
+    return _FastSamples(stack, loc_counts, val_out, cols[0].astype(np.int64, copy=False),
+                        *cols[1:])
 
 
 def _decode_samples_slow(buf: Buf, spans: list[tuple[int, int]]) -> _SampleCols:
