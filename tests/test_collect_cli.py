@@ -109,6 +109,18 @@ def test_secrets_never_reach_logs_or_errors(svc_exe: Path, tmp_path: Path,
     assert HEADER_SECRET.encode() not in all_bytes_under(tmp_path)
 
 
+def _wait_for_snapshots(root: Path, n: int, timeout: float = 30.0) -> None:
+    """Poll the session index under ``root`` (read-only) until it holds ``n`` snapshots."""
+    deadline = time.monotonic() + timeout
+    got = 0
+    while got < n and time.monotonic() < deadline:
+        time.sleep(0.1)
+        for idx in root.glob(f"*/{INDEX_NAME}"):
+            with sqlite3.connect(f"file:{idx}?mode=ro", uri=True) as c, \
+                    contextlib.suppress(sqlite3.OperationalError):  # being created
+                got = c.execute("SELECT count(*) FROM snapshots").fetchone()[0]
+
+
 @pytest.mark.go
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_ctrl_c_stops_after_the_current_snapshot(svc_exe: Path, tmp_path: Path,
@@ -119,14 +131,7 @@ def test_ctrl_c_stops_after_the_current_snapshot(svc_exe: Path, tmp_path: Path,
             [sys.executable, "-m", "leaksleuth.cli", "collect", svc.url, "--interval", "200ms",
              "--out", str(root)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            deadline = time.monotonic() + 30
-            n = 0
-            while n < 2 and time.monotonic() < deadline:
-                time.sleep(0.1)
-                for idx in root.glob(f"*/{INDEX_NAME}"):
-                    with sqlite3.connect(f"file:{idx}?mode=ro", uri=True) as c, \
-                            contextlib.suppress(sqlite3.OperationalError):  # being created
-                        n = c.execute("SELECT count(*) FROM snapshots").fetchone()[0]
+            _wait_for_snapshots(root, 2)
             proc.send_signal(sig)
             _out, err = proc.communicate(timeout=30)
         finally:
@@ -251,14 +256,7 @@ def test_sigterm_stops_diagnose_after_the_current_snapshot_then_analyses(
              "--duration", "60s", "--out", str(root), "--json", str(tmp_path / "d.json")],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            deadline = time.monotonic() + 30
-            n = 0
-            while n < 3 and time.monotonic() < deadline:
-                time.sleep(0.1)
-                for idx in root.glob(f"*/{INDEX_NAME}"):
-                    with sqlite3.connect(f"file:{idx}?mode=ro", uri=True) as c, \
-                            contextlib.suppress(sqlite3.OperationalError):  # being created
-                        n = c.execute("SELECT count(*) FROM snapshots").fetchone()[0]
+            _wait_for_snapshots(root, 3)
             proc.send_signal(signal.SIGTERM)
             out, err = proc.communicate(timeout=60)
         finally:
