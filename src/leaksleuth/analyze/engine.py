@@ -389,13 +389,14 @@ def _link_by_correlation(gc: _Candidate, sites: list[tuple[_Candidate, SiteSerie
         f"(Spearman {best[0]:.2f}; {human_rate(sc.growth)}): the caller that leaks them.")
 
 
-def _holding_site(series: SessionSeries, variable: str, held: float) -> SiteSeries | None:
+def _holding_site(series: SessionSeries, variable: str,
+                  held: float) -> tuple[SiteSeries, float] | None:
     """The own allocation site whose last in-use bytes match a map's bytes held (within 2x).
 
     That is where the map's buckets were allocated: the code to change. Sites of the map's own
     package are preferred; the nearest size wins.
     """
-    best: tuple[tuple[bool, float], SiteSeries] | None = None
+    best: tuple[tuple[bool, float], SiteSeries, float] | None = None
     for site in series.sites.values():
         if is_stdlib(site.function) or not site.bytes.size:
             continue
@@ -404,8 +405,8 @@ def _holding_site(series: SessionSeries, variable: str, held: float) -> SiteSeri
             continue
         key = (import_path(site.function) != import_path(variable), abs(math.log(last / held)))
         if best is None or key < best[0]:
-            best = (key, site)
-    return best[1] if best else None
+            best = (key, site, last)
+    return (best[1], best[2]) if best else None
 
 
 def _apply_maps(
@@ -434,10 +435,11 @@ def _apply_maps(
         if any(c.variable == f.variable for c in out):
             continue
         ratio = f.bytes_held / max(f.bytes_needed, 1)
-        site = _holding_site(series, f.variable, float(f.bytes_held))
-        where = [] if site is None else [
-            f"Its buckets were allocated in {site.function} "
-            f"({human_bytes(float(site.bytes[np.isfinite(site.bytes)][-1]))} in use there)."]
+        holding = _holding_site(series, f.variable, float(f.bytes_held))
+        site = holding[0] if holding else None
+        where = [] if holding is None else [
+            f"Its buckets were allocated in {holding[0].function} "
+            f"({human_bytes(holding[1])} in use there)."]
         out.append(_Candidate(
             kind="map-retention", function=site.function if site else f.variable,
             stack=site.stack if site else (), growth=0.0,
