@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from leaksleuth.errors import ProfileError
-from leaksleuth.profile import ops
+from leaksleuth.profile import ops, summary
 from leaksleuth.profile.model import Profile
 from leaksleuth.profile.pprof import parse_pprof
 from pprofbuild import Builder, field_varint, resolved
@@ -26,7 +26,7 @@ def _profile(samples: list[tuple[list[int], int, list[tuple[str, str | int]]]],
     return parse_pprof(b.build(), "t")
 
 
-def _rows(res: ops.TopResult) -> list[tuple[str, int, int]]:
+def _rows(res: summary.TopResult) -> list[tuple[str, int, int]]:
     return [(r.name, r.flat, r.cum) for r in res.rows]
 
 
@@ -42,22 +42,22 @@ def test_flat_cum_and_recursion_counted_once() -> None:
 
 def test_inlined_frames_are_functions() -> None:
     p = _profile([([5, 3], 7, [])], inline=True)
-    res = ops.top(p)
+    res = summary.top(p)
     assert _rows(res) == [("main.leaf", 7, 7), ("main.mid", 0, 7), ("main.root", 0, 7)]
 
 
 def test_sort_ties_by_name_and_nodecount() -> None:
     p = _profile([([1, 3], 5, []), ([2, 3], 5, []), ([4], 1, [])])
-    res = ops.top(p, nodecount=2)
+    res = summary.top(p, nodecount=2)
     assert [r.name for r in res.rows] == ["main.leaf", "main.mid"]  # equal flat: by name
     assert res.node_count == 4 and res.shown == 10 and res.total == 11
-    cum = ops.top(p, cum_sort=True)
+    cum = summary.top(p, cum_sort=True)
     assert cum.rows[0].name == "main.root"
 
 
 def test_node_fraction_drops_small_nodes() -> None:
     p = _profile([([1, 3], 10_000, []), ([4], 3, [])])
-    res = ops.top(p)
+    res = summary.top(p)
     assert "runtime.x" not in [r.name for r in res.rows] and res.dropped_nodes == 1
 
 
@@ -84,11 +84,11 @@ def test_diff_top_equals_top_of_subtract() -> None:
     new = _profile([([1, 2, 3], 20, [("bytes", 8)]), ([1, 2, 3], 5, [("bytes", 16)]),
                     ([2, 3], 10, []), ([4], 9, [])])
     for cum in (False, True):
-        fast = ops.diff_top(base, new, cum_sort=cum)
-        slow = ops.top(ops.subtract(new, base), cum_sort=cum)
+        fast = summary.diff_top(base, new, cum_sort=cum)
+        slow = summary.top(ops.subtract(new, base), cum_sort=cum)
         assert _rows(fast) == _rows(slow)
         assert fast.total == slow.total == 30 + 5 + 6
-    assert ("main.leaf", -25, -25) in _rows(ops.diff_top(base, new))
+    assert ("main.leaf", -25, -25) in _rows(summary.diff_top(base, new))
 
 
 def test_diff_rejects_incompatible() -> None:
@@ -96,7 +96,7 @@ def test_diff_rejects_incompatible() -> None:
     b = parse_pprof(Builder([("goroutine", "count")]).function(1, "f").location(1, [1])
                     .sample([1], [1]).build(), "g")
     with pytest.raises(ProfileError, match="incompatible"):
-        ops.diff_top(a, b)
+        summary.diff_top(a, b)
     with pytest.raises(ProfileError, match="incompatible"):
         ops.merge([a, b])
 
@@ -105,7 +105,7 @@ def test_focus_ignore_hide_show() -> None:
     p = _profile([([1, 2, 3], 5, []), ([2, 3], 4, []), ([4], 1, [])])
     assert ops.focus(p, "leaf").n_samples == 1
     assert ops.ignore(p, "mid").n_samples == 1
-    res = ops.top(p, focus_re="mid")
+    res = summary.top(p, focus_re="mid")
     assert res.total == 10 and res.shown == 9  # percentages stay relative to everything
     hidden = ops.hide(p, "leaf")
     assert hidden.n_samples == 3 and len(hidden.stack(0)) == 2
@@ -128,7 +128,7 @@ def test_prune_drop_frames() -> None:
     q = ops.prune(p)
     assert q.stack(0).tolist() == [3, 4]
     assert q.stack(1).tolist() == [1, 2]
-    assert _rows(ops.top(p))[0] == ("main.alloc", 8, 8)
+    assert _rows(summary.top(p))[0] == ("main.alloc", 8, 8)
 
 
 def test_aggregate_stacks_and_select() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 
-from leaksleuth.profile import ops
+from leaksleuth.profile import summary
 from leaksleuth.profile.pprof import parse_pprof
 from leaksleuth.report import tables
 from pprofbuild import Builder
@@ -24,14 +24,14 @@ def test_scaled_labels_like_pprof() -> None:
     assert tables.percentage(999, 1000) == "99.90%" and tables.percentage(9999, 10000) == "  100%"
 
 
-def _result(diff: bool = False) -> ops.TopResult:
+def _result(diff: bool = False) -> summary.TopResult:
     def prof(v: int) -> bytes:
         b = Builder([("inuse_space", "bytes")])
         b.function(1, "main.grow").function(2, "main.main").location(1, [1]).location(2, [2])
         return b.sample([1, 2], [v]).sample([2], [4096]).build()
 
     new = parse_pprof(prof(3 << 20), "n")
-    return ops.diff_top(parse_pprof(prof(1 << 20), "b"), new) if diff else ops.top(new)
+    return summary.diff_top(parse_pprof(prof(1 << 20), "b"), new) if diff else summary.top(new)
 
 
 def test_plain_text_header_and_rows() -> None:

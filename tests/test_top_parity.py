@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from leaksleuth.cli import main
-from leaksleuth.profile import ops
+from leaksleuth.profile import ops, pprof, summary
 from leaksleuth.profile.formats import read_profile
 from leaksleuth.profile.pprof import write_pprof
 from pprofhelp import assert_close, parse_top, parse_value, run_pprof
@@ -117,7 +117,7 @@ def test_known_functions_have_known_values(
         return abs(got - want) <= 2
 
     heap2 = read_profile(d / "heap2.pb.gz")
-    res = ops.top(heap2, "inuse_objects")
+    res = summary.top(heap2, "inuse_objects")
     by_name = {r.name: r for r in res.rows}
     assert near(by_name["main.leakSmall"].flat, 500)  # 200 + 300 objects of 1000 B, all live
     assert near(by_name["main.leakGrowing"].flat, 400)
@@ -126,10 +126,10 @@ def test_known_functions_have_known_values(
     assert near(by_name["main.recurse"].flat, 10)
     assert by_name["main.recurse"].cum == by_name["main.recurse"].flat  # recursion counted once
     base = read_profile(d / "heap1.pb.gz")
-    delta = {r.name: r for r in ops.diff_top(base, heap2, "inuse_objects").rows}
+    delta = {r.name: r for r in summary.diff_top(base, heap2, "inuse_objects").rows}
     assert near(delta["main.leakSmall"].flat, 300)
     assert near(delta["main.leakLarge"].flat, -16)  # 15 freed buffers and the old slice array
-    gor = {r.name: r for r in ops.top(read_profile(d / "goroutine2.pb.gz")).rows}
+    gor = {r.name: r for r in summary.top(read_profile(d / "goroutine2.pb.gz")).rows}
     assert gor["main.waiterA"].cum == 4
     assert gor["main.waiterB"].cum == 7
 
@@ -172,10 +172,19 @@ def test_written_profile_reads_back_in_pprof(
     assert parse_value(back_d.total)[0] > 0
 
 
+@pytest.mark.parametrize("batch_bytes", [None, 300], ids=["one-batch", "many-batches"])
 def test_every_case_text_is_identical(generated: tuple[Path, Path, dict[tuple[str, ...], str]],
-                                      capsys: pytest.CaptureFixture[str]) -> None:
-    """All cases, piped: from "Showing nodes" on, the lines equal pprof's."""
-    _go, _d, pprof_out = generated
+                                      capsys: pytest.CaptureFixture[str],
+                                      monkeypatch: pytest.MonkeyPatch,
+                                      batch_bytes: int | None) -> None:
+    """All cases, piped: from "Showing nodes" on, the lines equal pprof's; also when the
+    files are folded a few samples at a time (300 bytes: dozens of batches per file, so
+    totals, cum, inline marks and diff keys are all summed across batches)."""
+    _go, d, pprof_out = generated
+    if batch_bytes is not None:
+        monkeypatch.setattr(pprof, "_BATCH_BYTES", batch_bytes)
+        n_batches = sum(1 for _ in pprof.iter_pprof_file(str(d / "heap2.pb.gz")))
+        assert n_batches > 10
     for args, text in pprof_out.items():
         capsys.readouterr()
         assert main(list(args)) == 0

@@ -1,7 +1,5 @@
 """``python -m leaksleuth`` runs the CLI."""
 
-import sys
+from leaksleuth.cli import run
 
-from leaksleuth.cli import main
-
-sys.exit(main())
+run()

@@ -15,9 +15,10 @@ Names that are not valid UTF-8 are decoded with ``errors="replace"`` (U+FFFD): e
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import mmap
-import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from leaksleuth.errors import ProfileError
+from leaksleuth.profile.gunzip import gunzip_owned
 from leaksleuth.profile.model import (
     Function,
     Int64Array,
@@ -46,6 +48,9 @@ _TWO63 = 1 << 63
 # At 2 MB a 100k-sample deep profile peaked at 153 MB RSS, at 512 kB 111 MB, at 128 kB 97 MB
 # (`top`, before the released input pages), equally fast.
 _CHUNK_BYTES = 1 << 17
+# Sample bytes per batch of iter_pprof_file (a few chunks): big enough that the per-batch
+# steps of an analysis cost little Python, small enough that a batch's stacks stay small.
+_BATCH_BYTES = 1 << 18
 
 
 class _Malformed(Exception):
@@ -74,6 +79,12 @@ class _Releaser:
         if pos > self.done:
             self.mm.madvise(mmap.MADV_DONTNEED, self.done, pos - self.done)
             self.done = pos
+
+    def beyond(self, pos: int) -> None:
+        """Release everything from ``pos`` on (never read again)."""
+        pos += -pos % mmap.PAGESIZE
+        if pos < len(self.mm):
+            self.mm.madvise(mmap.MADV_DONTNEED, pos, len(self.mm) - pos)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -434,9 +445,11 @@ def _decode_region(
 
 def _decode_samples_fast(
     buf: Buf, h: Int64Array, ba: Int64Array, bb: Int64Array, ntypes: int,
-    lut: Int64Array | None, release: _Releaser | None = None,
+    lut: Int64Array | None, release: _Releaser | None = None, release_end: int | None = None,
 ) -> _FastSamples:
-    """Decode every sample, a chunk of ~``_CHUNK_BYTES`` at a time (bounded temporaries).
+    """Decode the samples at ``h``, a chunk of ~``_CHUNK_BYTES`` at a time (bounded
+    temporaries); ``release`` gives back the pages passed, up to ``release_end`` (where the
+    samples after these start; the end of ``buf`` by default).
 
     Samples may be interleaved with other fields (Go emits locations as it meets them), so
     each chunk's sample bytes are gathered into one contiguous region of varints.
@@ -481,7 +494,8 @@ def _decode_samples_fast(
         written += nloc
         s = e
         if release is not None:  # nothing before the next sample is read again
-            release.upto(int(h[e]) if e < n else len(buf))
+            release.upto(int(h[e]) if e < n else (
+                len(buf) if release_end is None else release_end))
     stack = loc_out[:written]
     cols: list[Any] = []
     for i in range(5):  # a column at a time, dropping its pieces as they are joined
@@ -621,6 +635,66 @@ class _Chain:
         return heads, heads + self.hdr[idx], self.nxt[idx].astype(np.int64)
 
 
+def _location_fast(buf: Buf, a: int, b: int
+                   ) -> tuple[int, int, int, list[tuple[int, int, int]], bool] | None:
+    """(id, mapping id, address, lines, is_folded) of the location message ``buf[a:b]`` when
+    it is encoded as Go writes it (one-byte tags, known fields, lines of under 128 bytes);
+    None for anything else, which the generic field walk then decodes or names. 3x faster
+    than that walk (~10 ms instead of ~30 ms for the 2.6k locations of a deep profile)."""
+    lid = mid = addr = 0
+    folded = False
+    lines: list[tuple[int, int, int]] = []
+    varint = _varint
+    pos = a
+    try:
+        while pos < b:
+            tag = buf[pos]
+            pos += 1
+            if tag == 0x22:  # a line: function_id, line, column
+                end = pos + 1 + buf[pos]
+                if buf[pos] >= 0x80 or end > b:
+                    return None
+                pos += 1
+                fn = ln = col = 0
+                while pos < end:
+                    t = buf[pos]
+                    v = buf[pos + 1]
+                    if v < 0x80:
+                        pos += 2
+                    else:
+                        v, pos = varint(buf, pos + 1)
+                    if t == 0x08:
+                        fn = v
+                    elif t == 0x10:
+                        ln = v
+                    elif t == 0x18:
+                        col = v
+                    else:
+                        return None
+                if pos != end:
+                    return None
+                lines.append((fn, ln, col))
+                continue
+            v = buf[pos]
+            if v < 0x80:
+                pos += 1
+            else:
+                v, pos = varint(buf, pos)
+            if tag == 0x08:
+                lid = v
+            elif tag == 0x10:
+                mid = v
+            elif tag == 0x18:
+                addr = v
+            elif tag == 0x28:
+                folded = bool(v)
+            else:
+                return None
+    except (IndexError, _Malformed):
+        return None
+    return (lid, mid, addr, lines, folded) if pos == b else None
+
+
 def _renumber(ids: list[int], what: str) -> dict[int, int]:
     """Original id -> dense id (1-based, in file order); duplicate or zero ids are errors."""
     out: dict[int, int] = {}
@@ -683,37 +757,6 @@ def parse_pprof(data: bytes, source: str = "<bytes>") -> Profile:
         raise ProfileError(f"not a pprof profile: {exc}", source) from None
 
 
-def _gunzip_owned(path: str) -> mmap.mmap | None:
-    """Decompress the gzip file ``path`` a piece at a time into an anonymous map of the size
-    its trailer gives; None for anything else (not gzip, a size mismatch, any error)."""
-    try:
-        with open(path, "rb") as f:
-            if f.read(2) != b"\x1f\x8b":
-                return None
-            f.seek(-4, 2)
-            size = int.from_bytes(f.read(4), "little")  # ISIZE: the size mod 2^32
-            if size == 0 or not hasattr(mmap, "MADV_DONTNEED"):
-                return None
-            f.seek(0)
-            mm = mmap.mmap(-1, size)
-            d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            pos = 0
-            while not d.eof:
-                data = d.unconsumed_tail or f.read(1 << 20)
-                if not data:
-                    return None  # truncated
-                out = d.decompress(data, min(size - pos + 1, 1 << 20))
-                if pos + len(out) > size:
-                    return None  # larger than the trailer says (over 4 GiB, or corrupt)
-                mm[pos : pos + len(out)] = out
-                pos += len(out)
-            if pos != size or d.unused_data or f.read(1):
-                return None  # several members or trailing bytes: the usual path decides
-            return mm
-    except (OSError, zlib.error, ValueError, OverflowError):
-        return None
-
-
 def read_pprof_file(path: str) -> Profile:
     """``formats.read_profile`` for a gzipped protobuf file, at a lower peak memory.
 
@@ -723,7 +766,7 @@ def read_pprof_file(path: str) -> Profile:
     """
     from leaksleuth.profile import formats
 
-    mm = _gunzip_owned(path)
+    mm = gunzip_owned(path)
     if mm is not None:
         try:
             if formats.detect(mm[:256], path) is formats.Format.PPROF:
@@ -735,6 +778,77 @@ def read_pprof_file(path: str) -> Profile:
         finally:
             del mm
     return formats.read_profile(path)
+
+
+class BatchesAbandoned(Exception):
+    """``iter_pprof_file`` met, after yielding batches, what only the whole-file reader handles
+    (an unusual sample encoding, or an error it names): start again with ``read_profile``."""
+
+
+def iter_pprof_file(path: str, batch_bytes: int | None = None,
+                    part: tuple[float, float] | None = None) -> Iterator[Profile]:
+    """The samples of the profile file ``path``, a batch of ~``batch_bytes`` at a time
+    (default ``_BATCH_BYTES``).
+
+    Every batch is a whole ``Profile`` with some of the samples (in file order) and the same
+    tables (the very same tuples), so per-sample analyses can fold over batches without ever
+    holding every stack: for `top`/`diff` on a 100k-sample deep profile that is 34 MB of
+    stacks never built. A file this reader cannot stream (text formats, plain protobuf, any
+    problem found before the first batch) comes whole, as one batch, from ``read_profile``
+    (which names any problem); one found later raises ``BatchesAbandoned``.
+
+    ``part=(lo, hi)``: only the samples whose bytes start in that fraction of all sample
+    bytes (two processes can then share a file); at least one batch (maybe without samples)
+    comes, and a file that cannot be streamed raises ``BatchesAbandoned`` instead.
+    """
+    from leaksleuth.profile import formats
+
+    mm = gunzip_owned(path)
+    lay: _Layout | None = None
+    if mm is not None:
+        try:
+            if formats.detect(mm[:256], path) is formats.Format.PPROF:
+                lay = _scan(mm)
+        except (_Malformed, _NotProfile, ProfileError):
+            lay = None
+    if mm is None or lay is None:
+        del mm
+        if part is not None:
+            raise BatchesAbandoned(path)
+        yield formats.read_profile(path)
+        return
+    step = batch_bytes or _BATCH_BYTES
+    release = _Releaser(mm)
+    csize = np.cumsum(lay.body_b - lay.heads)
+    s, n = 0, len(lay.heads)
+    if part is not None and n:
+        whole = int(csize[-1])
+        s, n = (int(np.searchsorted(csize - (lay.body_b - lay.heads), x * whole, side="left"))
+                for x in part)
+        if s:  # the bytes before this part are never read, nor those after it
+            release.upto(int(lay.heads[s]))
+        if n < len(lay.heads):
+            release.beyond(int(lay.heads[n]))
+    first = s
+    while True:
+        base = int(csize[s - 1]) if s else 0
+        e = min(max(int(np.searchsorted(csize, base + step, side="right")), s + 1), n)
+        if s >= n:
+            e = s  # an empty part: the tables alone
+        try:
+            batch = _samples(mm, lay, s, e, release)
+        except (_Malformed, _Unusual, _Released, ProfileError):
+            if s > first or part is not None:
+                raise BatchesAbandoned(path) from None
+            del mm
+            yield formats.read_profile(path)
+            return
+        yield batch
+        s = e
+        if s >= n:
+            break
+    del batch, mm
+    _trim_heap()
 
 
 def _trim_heap() -> None:
@@ -760,7 +874,26 @@ class _NotProfile(Exception):
     """Internal: valid protobuf, but not a profile."""
 
 
+@dataclass
+class _Layout:
+    """What a scan of a profile found: every table, and where each sample's bytes are."""
+
+    tables: Profile  # the whole profile but its samples
+    heads: Int64Array  # per sample in file order: where its field starts,
+    body_a: Int64Array  # where its body starts
+    body_b: Int64Array  # and ends
+    loc_map: dict[int, int]  # location id as written -> dense id
+    lut: Int64Array | None  # the same as an array (None when the ids are sparse)
+    identity: bool  # the ids are already dense (Go's): no renumbering
+
+
 def _parse(buf: Buf, release: _Releaser | None = None) -> Profile:
+    lay = _scan(buf)
+    return _samples(buf, lay, 0, len(lay.heads), release)
+
+
+def _scan(buf: Buf) -> _Layout:
+    """Decode every field but the samples' insides, which are only located."""
     n = len(buf)
     heads: list[int] = []
     body_a: list[int] = []
@@ -909,6 +1042,10 @@ def _parse(buf: Buf, release: _Releaser | None = None) -> Profile:
     # locations
     loc_raw: list[tuple[int, int, int, list[tuple[int, int, int]], bool]] = []
     for a, b in locations:
+        fast = _location_fast(buf, a, b)
+        if fast is not None:
+            loc_raw.append(fast)
+            continue
         lid = mid = addr = 0
         folded = False
         lines: list[tuple[int, int, int]] = []
@@ -953,14 +1090,44 @@ def _parse(buf: Buf, release: _Releaser | None = None) -> Profile:
         h, ba, bb = h[order], ba[order], bb[order]
     # the Python lists of sample positions: ~36 bytes per sample, not needed any more
     del short, heads, body_a, body_b, walked_s
-    ns = len(h)
-    ntypes = len(stypes)
     lut = _lookup_table(loc_map)
     identity = lut is not None and bool(np.array_equal(lut[:-1], np.arange(len(lut) - 1)))
+    for k in (7, 8, 14, 15):
+        s(scalars.get(k, 0), f"profile field {k}")
+    tables = Profile(
+        sample_types=stypes,
+        values=np.zeros((0, len(stypes)), np.int64),
+        stack_offsets=np.zeros(1, np.int64),
+        stack_locations=np.zeros(0, np.int64),
+        locations=tuple(locs),
+        functions=funcs,
+        mappings=maps,
+        strings=tuple(strings),
+        period_type=value_type(*period_type, "period_type") if period_type else None,
+        period=_signed(scalars.get(12, 0)),
+        time_nanos=_signed(scalars.get(9, 0)),
+        duration_nanos=_signed(scalars.get(10, 0)),
+        drop_frames=strings[scalars.get(7, 0)],
+        keep_frames=strings[scalars.get(8, 0)],
+        comments=tuple(s(c, "comment") for c in comments),
+        default_sample_type=strings[scalars.get(14, 0)],
+        doc_url=strings[scalars.get(15, 0)],
+    )
+    return _Layout(tables, h, ba, bb, loc_map, lut, identity)
+
+
+def _samples(buf: Buf, lay: _Layout, s: int, e: int, release: _Releaser | None) -> Profile:
+    """``lay.tables`` with samples ``[s, e)`` (all of them, or one batch)."""
+    h, ba, bb = lay.heads[s:e], lay.body_a[s:e], lay.body_b[s:e]
+    loc_map, lut, identity = lay.loc_map, lay.lut, lay.identity
+    release_end = int(lay.heads[e]) if e < len(lay.heads) else len(buf)
+    ns = len(h)
+    ntypes = len(lay.tables.sample_types)
+    nstr = len(lay.tables.strings)
     cols: _FastSamples | _SampleCols
     try:
         cols = _decode_samples_fast(buf, h, ba, bb, ntypes, None if identity else lut,
-                                    release)
+                                    release, release_end)
         if lut is None:
             stack_locations = _map_ids(cols.stack_locations.view(np.uint64), loc_map, "location")
         else:
@@ -1018,29 +1185,9 @@ def _parse(buf: Buf, release: _Releaser | None = None) -> Profile:
         num_labels = Labels(cols.lab_sample[nm], cols.lab_key[nm].astype(np.int64),
                             cols.lab_num[nm].view(np.int64), cols.lab_unit[nm].astype(np.int64))
 
-    for k in (7, 8, 14, 15):
-        s(scalars.get(k, 0), f"profile field {k}")
-    return Profile(
-        sample_types=stypes,
-        values=values,
-        stack_offsets=offsets,
-        stack_locations=stack_locations,
-        locations=tuple(locs),
-        functions=funcs,
-        mappings=maps,
-        strings=tuple(strings),
-        str_labels=str_labels,
-        num_labels=num_labels,
-        period_type=value_type(*period_type, "period_type") if period_type else None,
-        period=_signed(scalars.get(12, 0)),
-        time_nanos=_signed(scalars.get(9, 0)),
-        duration_nanos=_signed(scalars.get(10, 0)),
-        drop_frames=strings[scalars.get(7, 0)],
-        keep_frames=strings[scalars.get(8, 0)],
-        comments=tuple(s(c, "comment") for c in comments),
-        default_sample_type=strings[scalars.get(14, 0)],
-        doc_url=strings[scalars.get(15, 0)],
-    )
+    return dataclasses.replace(lay.tables, values=values, stack_offsets=offsets,
+                               stack_locations=stack_locations, str_labels=str_labels,
+                               num_labels=num_labels)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from leaksleuth.profile.ops import TopResult
+from leaksleuth.profile.summary import TopResult
 
 if TYPE_CHECKING:  # rich costs ~40 ms to import: only a terminal needs it
     from rich.console import Console
