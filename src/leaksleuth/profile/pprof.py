@@ -825,9 +825,10 @@ def iter_pprof_file(path: str, batch_bytes: int | None = None,
         whole = int(csize[-1])
         s, n = (int(np.searchsorted(csize - (lay.body_b - lay.heads), x * whole, side="left"))
                 for x in part)
+        total = len(lay.heads)
         if s:  # the bytes before this part are never read, nor those after it
-            release.upto(int(lay.heads[s]))
-        if n < len(lay.heads):
+            release.upto(int(lay.heads[s]) if s < total else len(mm))
+        if n < total:
             release.beyond(int(lay.heads[n]))
     first = s
     while True:
