@@ -87,10 +87,12 @@ def test_top_marks_and_totals_match_the_whole_profile(profile_file: Path) -> Non
     assert again.rows == res.rows and again.total == res.total
 
 
-def test_pair_in_a_child_equals_in_turn(profile_file: Path, tmp_path: Path) -> None:
+def test_pair_in_a_child_equals_in_turn(profile_file: Path, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
     base = tmp_path / "b.pb.gz"
     base.write_bytes(pprof.write_pprof(_profile(1000)))
     gunzip.gunzip_ahead([str(profile_file), str(base)])
+    monkeypatch.setattr(summary, "_FORK_MIN_BYTES", 0)  # fork even for these small files
     forked = summary.summarize_pair(str(base), str(profile_file), parallel=True)
     in_turn = summary.summarize_pair(str(base), str(profile_file), parallel=False)
     for a, b in zip(forked, in_turn, strict=True):
@@ -98,7 +100,9 @@ def test_pair_in_a_child_equals_in_turn(profile_file: Path, tmp_path: Path) -> N
     assert summary.diff_of(*forked) == summary.diff_of(*in_turn)
 
 
-def test_pair_raises_base_error_first(profile_file: Path, tmp_path: Path) -> None:
+def test_pair_raises_base_error_first(profile_file: Path, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(summary, "_FORK_MIN_BYTES", 0)
     bad = tmp_path / "bad.pb.gz"
     bad.write_bytes(gzip.compress(b"<html>502 Bad Gateway</html>"))
     with pytest.raises(ProfileError, match=r"bad\.pb\.gz"):

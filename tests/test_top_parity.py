@@ -179,10 +179,12 @@ def test_every_case_text_is_identical(generated: tuple[Path, Path, dict[tuple[st
                                       batch_bytes: int | None) -> None:
     """All cases, piped: from "Showing nodes" on, the lines equal pprof's; also when the
     files are folded a few samples at a time (300 bytes: dozens of batches per file, so
-    totals, cum, inline marks and diff keys are all summed across batches)."""
+    totals, cum, inline marks and diff keys are all summed across batches) and a diff's
+    BASE is summarised in a forked child."""
     _go, d, pprof_out = generated
     if batch_bytes is not None:
         monkeypatch.setattr(pprof, "_BATCH_BYTES", batch_bytes)
+        monkeypatch.setattr(summary, "_FORK_MIN_BYTES", 0)  # diffs: BASE in a forked child
         n_batches = sum(1 for _ in pprof.iter_pprof_file(str(d / "heap2.pb.gz")))
         assert n_batches > 10
     for args, text in pprof_out.items():
