@@ -366,19 +366,26 @@ def summarize_file(path: str, sample_index: str | None = None, *,
                          ignore_re=ignore_re, keys=keys)
 
 
-def combine(parts: Sequence[ProfileSummary]) -> ProfileSummary:
-    """One summary of a profile from summaries of disjoint parts of its samples (in order)."""
-    first = parts[0]
-    names = dict.fromkeys(nm for s in parts for nm in s.names)
+def _add_totals(parts: Sequence[ProfileSummary], signs: Sequence[int]
+                ) -> tuple[tuple[str, ...], Int64Array, Int64Array, list[Int64Array]]:
+    """(names, flat, cum) over the union of the parts' function names, each part's totals
+    added with its sign; and per part, where its names went."""
+    names = tuple(dict.fromkeys(nm for s in parts for nm in s.names))
     pos = {nm: i for i, nm in enumerate(names)}
     flat = np.zeros(len(pos), np.int64)
     cum = np.zeros(len(pos), np.int64)
     remap = []
-    for s in parts:
+    for s, sign in zip(parts, signs, strict=True):
         idx = np.array([pos[nm] for nm in s.names], np.int64)
-        np.add.at(flat, idx, s.flat)
-        np.add.at(cum, idx, s.cum)
+        np.add.at(flat, idx, sign * s.flat)
+        np.add.at(cum, idx, sign * s.cum)
         remap.append(idx)
+    return names, flat, cum, remap
+
+
+def combine(parts: Sequence[ProfileSummary]) -> ProfileSummary:
+    """One summary of a profile from summaries of disjoint parts of its samples (in order)."""
+    names, flat, cum, remap = _add_totals(parts, [1] * len(parts))
     owners: list[Int64Array] = []
     seen = 0
     for s in parts:
@@ -390,7 +397,7 @@ def combine(parts: Sequence[ProfileSummary]) -> ProfileSummary:
     keys, values = _sum_by_key(np.concatenate([s.keys for s in parts]),
                                np.concatenate([s.values for s in parts]))
     return dataclasses.replace(
-        first, names=tuple(names), flat=flat, cum=cum, total=sum(s.total for s in parts),
+        parts[0], names=names, flat=flat, cum=cum, total=sum(s.total for s in parts),
         keys=keys, values=values, inline=inline)
 
 
@@ -402,14 +409,14 @@ def _base_and_tail(base: str, new: str, split: float, sample_index: str | None,
     from leaksleuth.profile import gunzip
     from leaksleuth.profile.pprof import BatchesAbandoned
 
-    kw = {"focus_re": focus_re, "ignore_re": ignore_re, "keys": True}
     tail: ProfileSummary | None = None
     if split < 1:  # first, while NEW's pages are still shared with the parent
         with contextlib.suppress(BatchesAbandoned):
-            tail = summarize_file(new, sample_index, part=(split, 1.0),
-                                  **kw)  # type: ignore[arg-type]
+            tail = summarize_file(new, sample_index, focus_re=focus_re, ignore_re=ignore_re,
+                                  keys=True, part=(split, 1.0))
     gunzip.discard(new)
-    return summarize_file(base, sample_index, **kw), tail  # type: ignore[arg-type]
+    return summarize_file(base, sample_index, focus_re=focus_re, ignore_re=ignore_re,
+                          keys=True), tail
 
 
 def share_of_new(base_bytes: int, new_bytes: int) -> float:
@@ -439,19 +446,19 @@ def summarize_pair(base: str, new: str, sample_index: str | None = None, *,
     from leaksleuth.profile import gunzip
     from leaksleuth.profile.pprof import BatchesAbandoned
 
-    kw = {"focus_re": focus_re, "ignore_re": ignore_re, "keys": True}
-    try:  # small files: a second process would cost more memory (its own ~35 MB) than time
-        small = os.path.getsize(base) + os.path.getsize(new) < _FORK_MIN_BYTES
+    def one(path: str, name: str | None = sample_index,
+            part: tuple[float, float] | None = None) -> ProfileSummary:
+        return summarize_file(path, name, focus_re=focus_re, ignore_re=ignore_re, keys=True,
+                              part=part)
+
+    try:
+        sizes = os.path.getsize(base), os.path.getsize(new)
     except OSError:
-        small = False
-    if not parallel or small:
-        base_s = summarize_file(base, sample_index, **kw)  # type: ignore[arg-type]
-        new_s = summarize_file(new, sample_index, **kw)  # type: ignore[arg-type]
+        sizes = (0, 0)
+    # small files: a second process would cost more memory (its own ~35 MB) than time
+    if not parallel or sum(sizes) < _FORK_MIN_BYTES:
+        base_s, new_s = one(base), one(new)
     else:
-        try:
-            sizes = os.path.getsize(base), os.path.getsize(new)
-        except OSError:
-            sizes = (0, 0)
         split = share_of_new(*sizes)
         gunzip.wait_ahead()  # a thread does not survive the fork: let it finish first
         job = Forked(_base_and_tail, base, new, split, sample_index, focus_re, ignore_re)
@@ -460,8 +467,7 @@ def summarize_pair(base: str, new: str, sample_index: str | None = None, *,
         head: ProfileSummary | None
         try:
             try:
-                head = summarize_file(new, sample_index, part=None if split >= 1 else (
-                    0.0, split), **kw)  # type: ignore[arg-type]
+                head = one(new, part=None if split >= 1 else (0.0, split))
             except BatchesAbandoned:
                 head = None
         except Exception:
@@ -472,20 +478,14 @@ def summarize_pair(base: str, new: str, sample_index: str | None = None, *,
             raise
         base_s, tail = job.result()
         if head is None or (split < 1 and tail is None):  # NEW cannot be streamed: whole
-            new_s = summarize_file(new, sample_index, **kw)  # type: ignore[arg-type]
+            new_s = one(new)
         else:
             new_s = head if tail is None else combine([head, tail])
-    _check_compatible(base_s.sample_types, new_s.sample_types)
+    ops.check_compatible(base_s.sample_types, new_s.sample_types)
     if base_s.index != new_s.index:
         name = new_s.sample_types[new_s.index].type
-        base_s = summarize_file(base, name, **kw)  # type: ignore[arg-type]
+        base_s = one(base, name)
     return base_s, new_s
-
-
-def _check_compatible(a: Sequence[ValueType], b: Sequence[ValueType]) -> None:
-    if [(t.type, t.unit) for t in b] != [(t.type, t.unit) for t in a]:
-        raise ProfileError(
-            f"incompatible profiles: sample types {[t.type for t in a]} vs {[t.type for t in b]}")
 
 
 def _index_of(p: Profile, sample_index: str | None) -> int:
@@ -584,19 +584,11 @@ def diff_of(base: ProfileSummary, new: ProfileSummary, *, cum_sort: bool = False
     profile are those of ``new`` minus those of ``base``; only pprof's total needs the
     sample-level merge (``diff_total``). Equal to ``top`` of ``ops.subtract(new, base)``.
     """
-    _check_compatible(base.sample_types, new.sample_types)
+    ops.check_compatible(base.sample_types, new.sample_types)
     st = new.sample_types[new.index]
-    names = dict.fromkeys(new.names + base.names)
-    pos = {nm: i for i, nm in enumerate(names)}
-    flat = np.zeros(len(pos), np.int64)
-    cum = np.zeros(len(pos), np.int64)
-    for s, sign in ((new, 1), (base, -1)):
-        idx = np.array([pos[nm] for nm in s.names], np.int64)
-        if len(idx):
-            np.add.at(flat, idx, sign * s.flat)
-            np.add.at(cum, idx, sign * s.cum)
+    names, flat, cum, _ = _add_totals([new, base], [1, -1])
     tn = min((t for t in (new.time_nanos, base.time_nanos) if t), default=0)
-    res = _trim(tuple(names), flat, cum, diff_total(new, base), sample_type=st.type,
+    res = _trim(names, flat, cum, diff_total(new, base), sample_type=st.type,
                 unit=st.unit, cum_sort=cum_sort, nodecount=nodecount,
                 node_fraction=node_fraction, time_nanos=tn,
                 duration_nanos=new.duration_nanos + base.duration_nanos, filters=new.filters)
@@ -621,7 +613,7 @@ def diff_top(base: Profile, new: Profile, sample_index: str | None = None, *,
              focus_re: str | None = None, ignore_re: str | None = None,
              node_fraction: float = 0.005) -> TopResult:
     """``top`` of ``new - base`` for two profiles in memory (see ``diff_of``)."""
-    _check_compatible(base.sample_types, new.sample_types)
+    ops.check_compatible(base.sample_types, new.sample_types)
     new_s = summarize([new], sample_index, focus_re=focus_re, ignore_re=ignore_re, keys=True)
     name = new_s.sample_types[new_s.index].type
     base_s = summarize([base], name, focus_re=focus_re, ignore_re=ignore_re, keys=True)
