@@ -552,7 +552,8 @@ def diagnose_series(
     if maps:
         cands = _apply_maps(cands, maps, cfg, series)
     cands += _steady_candidates(series, cfg, stack_per_g, cands)
-    if verdict == "no-leak" and any(c.kind in RETENTION_KINDS for c in cands):
+    # held memory is a finding of its own: it needs no trend, so no window is too short for it
+    if verdict in ("no-leak", "inconclusive") and any(c.kind in RETENTION_KINDS for c in cands):
         verdict = "retention"
     if verdict == "no-leak":
         cands = [c for c in cands if c.kind in RETENTION_KINDS]

@@ -308,11 +308,11 @@ def retention_summary(suspects: tuple[Suspect, ...], span: str) -> str:
     top = suspects[0] if suspects else None
     if top is None or top.kind == "map-retention":
         what = f" {top.variable or top.function}" if top else ""
-        return (f"No sustained growth over {span}, but the map{what} holds far more memory "
-                "than its live entries need (Go maps never shrink).")
+        return (f"Nothing was seen to grow over {span}, but the map{what} holds far more "
+                "memory than its live entries need (Go maps never shrink).")
     if top.kind == "connection-retention":
-        return (f"No sustained growth over {span}, but {top.goroutines or 0} goroutines hold "
+        return (f"Nothing was seen to grow over {span}, but {top.goroutines or 0} goroutines hold "
                 f"HTTP client connections open on response bodies that are never closed; the "
                 f"requests are made in {top.function}.")
-    return (f"No sustained growth over {span}, but {top.goroutines or 0} goroutines in "
+    return (f"Nothing was seen to grow over {span}, but {top.goroutines or 0} goroutines in "
             f"{top.function} have been blocked for many minutes.")
