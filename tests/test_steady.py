@@ -156,3 +156,20 @@ def test_real_blocked_group_after_a_minute(tmp_path: Path) -> None:
         assert "chan receive" in top.evidence[1] and "1 minutes" in top.evidence[1]
         assert not any(s.function == "main.worker" for s in d.suspects)
         assert diagnose_session(open_session(path), exe=exe).verdict == "no-leak", version
+
+
+def test_map_retention_and_held_connections_share_one_ranking() -> None:
+    """gdb's bloated map and the held connections are both retention suspects, ranked by the
+    memory they hold; neither hides the other."""
+    from leaksleuth.analyze.diagnosis import MapFinding
+
+    big = MapFinding("main.sessions", "map[int64]main.session", "swiss", live_entries=10,
+                     capacity_slots=262144, deleted_slots=90000, bytes_held=30_000_000,
+                     bytes_needed=1200)
+    heap: HeapSpec = {CLIENT_STACK: [(1024, 400)]}
+    d = diagnose_session(_session(_held(), heap), maps=(big,))
+    assert d.verdict == "retention"
+    assert [s.kind for s in d.suspects] == ["map-retention", "connection-retention"]
+    assert [s.rank for s in d.suspects] == [1, 2]
+    assert all(s.growth_bytes_per_second == 0 and s.evidence and s.advice for s in d.suspects)
+    assert "main.sessions" in d.summary
