@@ -106,6 +106,12 @@ def test_groups_blocked_for_many_minutes() -> None:
     for g in [(stuck[0], "chan receive", 5, 120), (stuck[0], "chan receive", 42, 20),
               (("main.readFrames",), "IO wait", 90, 500)]:
         assert diagnose_session(_session([g])).verdict == "no-leak", g
+    # a handler waiting under a server connection may be a long poll: found, but less sure
+    handler = (("main.waitForEvent", "net/http.HandlerFunc.ServeHTTP", "net/http.(*conn).serve"),
+               "select", 42, 120)
+    h = diagnose_session(_session([handler]))
+    assert h.verdict == "retention" and h.suspects[0].confidence < top.confidence
+    assert "long poll" in " ".join(h.suspects[0].evidence)
     # thresholds are settings
     cfg = AnalysisConfig(steady=SteadyConfig(min_blocked_minutes=3, min_blocked_goroutines=10))
     low = diagnose_session(_session([(stuck[0], "chan receive", 5, 20)]), config=cfg)

@@ -59,6 +59,10 @@ CALL_FUNCTIONS = frozenset({"net/http.Get", "net/http.Post", "net/http.Head", "n
 
 def _calls_client(stack: Names) -> bool:
     return any(f.startswith(CALL_PREFIXES) or f in CALL_FUNCTIONS for f in stack)
+# Frames of a goroutine serving a request or stream: a long poll or a watch may wait for
+# minutes by design, so such a group is reported with less confidence.
+SERVING_FRAMES = ("net/http.(*conn).serve", "golang.org/x/net/http2.(*serverConn)",
+                  "net/http.(*http2serverConn)", "google.golang.org/grpc.(*Server).")
 # Wait states of goroutines parked on the program's own synchronisation (network and timer
 # waits are a server's normal idle state and are left out).
 BLOCKING_STATES = ("chan receive", "chan send", "select", "semacquire", "sync.Mutex.Lock",
@@ -277,11 +281,21 @@ def _blocked_findings(series: SessionSeries, cfg: SteadyConfig, stack_per_g: flo
             ev.append(f"Created by {rep.created_by}.")
         ev.append(f"Their stacks hold ~{human_bytes(last * stack_per_g)}, plus everything they "
                   "reference.")
+        sure = [f"{last:.0f} goroutines blocked for up to {wait} minutes"]
+        conf = min(0.9, 0.6 + 0.3 * min(1.0, wait / 60))
+        serving = next((f for g in groups for f in (*g.stack, g.created_by)
+                        if f.startswith(SERVING_FRAMES)), None)
+        if serving:
+            ev.append(f"They serve requests or streams ({serving}): a long poll or a watch may "
+                      "wait this long by design; check that they return when their client goes "
+                      "away (a context that is never checked keeps them forever).")
+            sure.append("but they serve requests, which may wait by design")
+            conf = 0.45
         out.append(Finding(
             kind="blocked-goroutines", function=fn, stack=rep.stack,
-            inuse=last * stack_per_g, confidence=min(0.9, 0.6 + 0.3 * min(1.0, wait / 60)),
+            inuse=last * stack_per_g, confidence=conf,
             evidence=ev, goroutines=int(last), series=_per_snapshot(counts * stack_per_g),
-            sure=[f"{last:.0f} goroutines blocked for up to {wait} minutes"],
+            sure=sure,
         ))
     return out
 
