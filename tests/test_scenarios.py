@@ -33,7 +33,8 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 WINDOW = float(os.environ.get("LEAKSLEUTH_SCENARIO_WINDOW", "20"))
 INTERVAL = 1.0
 REPEATS = 3  # stability: these scenarios run three times (concurrently) under one version
-STABILITY = ("slow_leak_big_heap", "gc_sawtooth", "goroutine_select_ticker")
+STABILITY = ("slow_leak_big_heap", "gc_sawtooth", "goroutine_select_ticker",
+             "client_timeout_body_leak")
 
 
 def scenario_names() -> list[str]:
