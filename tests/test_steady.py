@@ -20,6 +20,7 @@ from leaksleuth.collect.collector import CollectConfig, collect
 from leaksleuth.collect.session import open_session
 from leaksleuth.profile.model import Frame, Goroutine, GoroutineDump, MemStats
 from leaksleuth.profile.snapshot import Snapshot
+from leaksleuth.report.html import render_html
 from leaksleuth.report.json import to_json
 from leaksleuth.report.text import to_text
 from support.goservice import GO_VERSIONS, TESTS_DIR, build_or_skip, run_go
@@ -74,8 +75,11 @@ def test_connections_parked_on_unread_bodies_are_retention_named_after_the_calle
     assert "300 HTTP client connections" in text and "main.fetch" in text
     assert "main.serveStatus" not in text  # a server handler setting headers is no client
     assert "main.fetch" in d.summary and "never closed" in d.summary
-    assert "CONNECTION-RETENTION" in to_text(d, width=100).upper()
+    text_out = to_text(d, width=100)
+    assert "connection-retention" in text_out and "held, not growing" in text_out
     assert '"connection-retention"' in to_json(d)
+    page = render_html(d)
+    assert "connection-retention" in page and "held, not growing" in page
 
 
 def test_idle_or_busy_connections_are_not_a_finding() -> None:
