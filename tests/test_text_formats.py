@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leaksleuth.errors import ProfileError
-from leaksleuth.profile.formats import load_profile
+from leaksleuth.profile.formats import Format, detect, load_profile
 from leaksleuth.profile.frames import normalize_function, own_frame
 from leaksleuth.profile.model import GoroutineDump, MemStats, Profile
 from leaksleuth.profile.text import (
@@ -161,6 +161,45 @@ def test_scale_heap_sample_formula() -> None:
     # nonsense: 1e18 objects in 1 byte. Go would divide by zero; we saturate, never crash
     c, b = scale_heap_sample(10**18, 1, 512 * 1024)
     assert c == (1 << 63) - 1 and b > 0
+
+
+def test_heap_text_header_totals_are_not_checked_like_pprof() -> None:
+    """Older writers put whole-process allocation totals in the header: pprof reads such files
+    and so do we; the disagreement is kept as a comment, the values come from the records."""
+    old = HEAP.replace(b"heap profile: 3: 3072 [5: 6144]", b"heap profile: 3: 3072 [999: 88888]")
+    prof, ms = parse_heap_text(old, "old.txt")
+    ref, _ = parse_heap_text(HEAP, "new.txt")
+    assert prof.values.tolist() == ref.values.tolist() and ms is not None
+    assert prof.comments == ("header totals 3: 3072 [999: 88888] differ from the records' sums "
+                             "3: 3072 [5: 6144]",)
+    assert ref.comments == ()
+
+
+def test_legacy_heap_text_variants_pprof_reads() -> None:
+    """Indented records, a heapz_v2 header, a trailing memory map; growthz is unsampled."""
+    text = (b"heap profile:      2:     3072 [     2:     3072] @ heapz_v2/524288\n"
+            b"     1:     1024 [     1:     1024] @ 0x10 0x20\n"
+            b"     1:     2048 [     1:     2048] @ 0x30\n"
+            b"\nMAPPED_LIBRARIES:\n00400000-00500000 r-xp 00000000 00:00 0 /bin/x\n")
+    prof, ms = parse_heap_text(text, "tc.heap")
+    assert ms is None and prof.n_samples == 2 and prof.period == 524288
+    s = 1 / (1 - math.exp(-1024 / 524288))
+    assert prof.values[0].tolist() == [int(s), int(1024 * s)] * 2
+    growth = text.replace(b"heapz_v2/524288", b"growthz")
+    gp, _ = parse_heap_text(growth, "tc.growth")
+    assert gp.values[:, 3].tolist() == [1024, 2048] and gp.period == 1
+
+
+def test_count_profile_without_final_newline_and_other_names() -> None:
+    """A threadcreate profile (same text as goroutine debug=1) whose last record lacks its
+    newline, as pprof's own test file has it."""
+    data = b"threadcreate profile: total 3\n1 @ 0x44cb3 0x45045\n2 @ 0x440e2 0x5191a"
+    assert detect(data) is Format.GOROUTINE_TEXT
+    prof = load_profile(data, "go.thread")
+    assert [st.type for st in prof.sample_types] == ["threadcreate"]
+    assert prof.values[:, 0].tolist() == [1, 2]
+    with pytest.raises(ProfileError, match="truncated"):
+        parse_goroutine_text(GOROUTINES_TEXT[:-5], "cut.txt")  # a cut '#' frame line
 
 
 def test_heap_text_values_are_scaled_like_protobuf() -> None:
@@ -336,7 +375,9 @@ def test_huge_dump_100k_goroutines() -> None:
 BAD: list[tuple[str, Any, bytes, str]] = [
     ("heap-empty", parse_heap_text, b"", "no 'heap profile"),
     ("heap-html", parse_heap_text, b"<html><body>404</body></html>", "heap profile"),
-    ("heap-truncated", parse_heap_text, HEAP[: HEAP.index(b"2: 2048 [3:")], "truncated"),
+    ("heap-truncated", parse_heap_text, HEAP[: HEAP.index(b"2: 2048 [3:") - 8], "truncated"),
+    ("heap-zero-count", parse_heap_text, b"heap profile: 1: 1 [1: 1] @ heap/2\n0: 8 [1: 8] @\n",
+     "in-use count is 0 but its bytes are 8"),
     ("heap-bad-count", parse_heap_text,
      b"heap profile: 1: 1 [1: 1] @ heap/2\n1: x [1: 1] @ 0x1\n", "not a heap record"),
     ("heap-huge-count", parse_heap_text,

@@ -40,6 +40,17 @@ EXPLANATIONS: dict[SuspectKind, str] = {
         "Live heap allocated here keeps growing across GC cycles: something long-lived keeps "
         "references to these objects."
     ),
+    "connection-retention": (
+        "HTTP client connections are held open far beyond what the client needs: response "
+        "bodies are dropped without being closed, so each request keeps its connection, a read "
+        "and a write loop goroutine and their buffers until a timeout ends it. Bounded by that "
+        "timeout, the count stays flat; it grows with the request rate and the timeout."
+    ),
+    "blocked-goroutines": (
+        "A large group of goroutines has been blocked on the same channel, lock or select for "
+        "many minutes: they are not working, they wait for something that will most likely "
+        "never happen, and each keeps its stack and everything it references."
+    ),
 }
 
 ADVICE: dict[SuspectKind, str] = {
@@ -69,6 +80,16 @@ ADVICE: dict[SuspectKind, str] = {
     "heap-growth": (
         "Find the long-lived owner (a global, cache, registry or struct field) that stores these "
         "objects and make it forget them when they are no longer needed."
+    ),
+    "connection-retention": (
+        "Close every response body on every path: `defer resp.Body.Close()` right after the "
+        "error check, and drain it (io.Copy(io.Discard, resp.Body)) so the connection returns "
+        "to the pool. The client's Timeout only bounds the damage; it is not a fix."
+    ),
+    "blocked-goroutines": (
+        "Find what should wake them (a send, a close, an Unlock, a Done) and the path that "
+        "skips it; give them a way out with a context.Context or a timeout, and close channels "
+        "when their producer finishes."
     ),
 }
 

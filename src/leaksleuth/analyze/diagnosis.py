@@ -19,6 +19,9 @@ SuspectKind = Literal[
     "connection-leak",
     "unbounded-slice",
     "heap-growth",
+    # steady-state kinds (nothing grows; see analyze/steady.py), under the retention verdict
+    "connection-retention",
+    "blocked-goroutines",
 ]
 
 

@@ -49,6 +49,12 @@ from leaksleuth.analyze.series import (
     own_frames,
     reduce_session,
 )
+from leaksleuth.analyze.steady import (
+    RETENTION_KINDS,
+    SteadyConfig,
+    retention_summary,
+    steady_findings,
+)
 from leaksleuth.analyze.trend import MIN_POINTS, Growth, assess_growth
 from leaksleuth.analyze.units import human_bytes, human_duration, human_p, human_rate
 from leaksleuth.profile.frames import import_path
@@ -72,6 +78,7 @@ class AnalysisConfig:
     retention_min_bytes: int = 1 << 20
     max_suspects: int = 10
     min_gc_cycles: int = 3  # fewer GC cycles in the window: the heap side is inconclusive
+    steady: SteadyConfig = field(default_factory=SteadyConfig)  # findings without growth
 
 
 class SessionLike(Protocol):
@@ -544,10 +551,12 @@ def diagnose_series(
         verdict = "no-leak" if enough else "inconclusive"
     if maps:
         cands = _apply_maps(cands, maps, cfg, series)
-        if verdict == "no-leak" and any(c.kind == "map-retention" for c in cands):
-            verdict = "retention"
+    cands += _steady_candidates(series, cfg, stack_per_g, cands)
+    # held memory is a finding of its own: it needs no trend, so no window is too short for it
+    if verdict in ("no-leak", "inconclusive") and any(c.kind in RETENTION_KINDS for c in cands):
+        verdict = "retention"
     if verdict == "no-leak":
-        cands = [c for c in cands if c.kind == "map-retention"]
+        cands = [c for c in cands if c.kind in RETENTION_KINDS]
 
     cands.sort(key=lambda c: (-c.growth * (0.5 + c.confidence), -c.inuse))
     suspects = tuple(
@@ -593,6 +602,17 @@ def diagnose_series(
     )
 
 
+def _steady_candidates(series: SessionSeries, cfg: AnalysisConfig, stack_per_g: float,
+                       cands: list[_Candidate]) -> list[_Candidate]:
+    """Steady-state findings (analyze/steady.py) that no growth suspect already covers."""
+    found = steady_findings(series, stack_per_g, cfg.steady,
+                            taken_functions={c.function for c in cands},
+                            taken_kinds={c.kind for c in cands})
+    return [_Candidate(kind=f.kind, function=f.function, stack=f.stack, growth=0.0,
+                       inuse=f.inuse, confidence=f.confidence, evidence=f.evidence,
+                       goroutines=f.goroutines, series=f.series, sure=f.sure) for f in found]
+
+
 def _certainty_word(c: float) -> str:
     return "firm" if c >= 0.85 else "likely" if c >= 0.6 else "tentative"
 
@@ -622,10 +642,7 @@ def _summary(verdict: Verdict, heap_g: Growth, gr: Growth, suspects: tuple[Suspe
                 f"{window.gc_cycles} GC cycle(s) are too few to tell a leak from noise; collect "
                 f"at least {MIN_POINTS} snapshots across several GC cycles (keep forced GC on).")
     if verdict == "retention":
-        top = suspects[0] if suspects else None
-        what = f" {top.variable or top.function}" if top else ""
-        return (f"No sustained growth over {span}, but the map{what} holds far more memory "
-                "than its live entries need (Go maps never shrink).")
+        return retention_summary(suspects, span)
     if verdict == "no-leak":
         if heap_g.plateau:
             return (f"No leak: the heap floor grew early and then levelled off (a warm-up or a "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import gzip
+import re
 import zlib
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from leaksleuth.errors import ProfileError
 from leaksleuth.profile.model import Profile
 
 GZIP_MAGIC = b"\x1f\x8b"
+_COUNT_TEXT = re.compile(r"[a-z_]+ profile: total \d+\s")
 # Decompressed size ceiling: a bomb must fail cleanly, not take the machine down.
 MAX_DECOMPRESSED = 8 << 30
 
@@ -57,7 +59,7 @@ def detect(data: bytes, source: str = "<bytes>") -> Format:
     low = head.lower()
     if head.startswith("heap profile:"):
         return Format.HEAP_TEXT
-    if head.startswith("goroutine profile: total"):
+    if _COUNT_TEXT.match(head):  # goroutine?debug=1, or threadcreate and the like
         return Format.GOROUTINE_TEXT
     if head.startswith("goroutine ") and head[10:11].isdigit():
         return Format.GOROUTINE_DUMP
@@ -67,6 +69,12 @@ def detect(data: bytes, source: str = "<bytes>") -> Format:
         raise ProfileError("an HTML page, not a profile (wrong URL or an error page?)", source)
     if low.startswith(("{", "[")):
         raise ProfileError("JSON, not a profile", source)
+    if head.startswith("--- "):
+        raise ProfileError("a legacy C++/Java profile (tcmalloc/threadz/contention/heapz text), "
+                           "not a Go profile: convert it with `go tool pprof -proto FILE`", source)
+    if data[:8] == bytes(8):
+        raise ProfileError("a legacy binary CPU profile, not a heap or goroutine profile: "
+                           "convert it with `go tool pprof -proto FILE`", source)
     # A pprof Profile starts with a field tag of wire type 0 or 2 and field number 1..15.
     first = data[0]
     if (first & 7) in (0, 2) and 1 <= (first >> 3) <= 15:

@@ -80,8 +80,12 @@ _HEAP_HEADER = re.compile(
     r"heap profile: *(\d+): *(\d+) *\[ *(\d+): *(\d+) *\] *@ *([a-z_0-9]*)/?(\d*)\s*$"
 )
 _HEAP_RECORD = re.compile(r"(\d+): *(\d+) *\[ *(\d+): *(\d+) *\] *@(.*)$")
+# Where a legacy (C++/tcmalloc) heap profile's records end and its memory map begins.
+_MAP_SENTINELS = ("MAPPED_LIBRARIES:", "--- Memory map: ---")
 _COUNT_HEADER = re.compile(r"([a-z_]+) profile: total (\d+)\s*$")
 _COUNT_RECORD = re.compile(r"(\d+) @(.*)$")
+_WHOLE_COUNT_RECORD = re.compile(r"\d+ @( 0x[0-9a-fA-F]+)*$")
+_WHOLE_HEAP_RECORD = re.compile(r"\d+: *\d+ *\[ *\d+: *\d+ *\] *@( 0x[0-9a-fA-F]+)*$")
 _LABEL_PAIR = re.compile(r'"((?:[^"\\]|\\.)*)":"((?:[^"\\]|\\.)*)"')
 _MEMSTAT = re.compile(r"# ([A-Za-z][A-Za-z0-9]*) = (.*)$")
 _G_HEADER = re.compile(r"goroutine (\d+)(?: [^\[]*)? \[(.*)\]:\s*$")
@@ -386,10 +390,16 @@ def _arr(values: list[int]) -> Int64Array:
     return np.array(values, dtype=np.int64)
 
 
-def _complete(text: str, source: str) -> str:
-    """Go ends every text profile with a newline: without one the file was cut off."""
+def _complete(text: str, source: str, record_re: re.Pattern[str] | None = None) -> str:
+    """Go ends every text profile with a newline: without one the file was cut off.
+
+    ``record_re``: a last line without its newline is still accepted when it is a whole record
+    (``go tool pprof`` reads such hand-saved files); a cut frame or MemStats line is not.
+    """
     if text and not text.endswith("\n"):
-        raise ProfileError("truncated: the last line is incomplete", source)
+        last = text[text.rfind("\n") + 1:].strip()
+        if record_re is None or not record_re.match(last):
+            raise ProfileError("truncated: the last line is incomplete", source)
     return text
 
 
@@ -398,7 +408,8 @@ def _lines(text: str) -> Iterator[tuple[int, str]]:
         yield i, line.rstrip("\r")
 
 
-def _open_text(data: bytes, source: str, header_re: re.Pattern[str], wrong_format: str
+def _open_text(data: bytes, source: str, header_re: re.Pattern[str], wrong_format: str,
+               record_re: re.Pattern[str] | None = None,
                ) -> tuple[Iterator[tuple[int, str]], re.Match[str]]:
     """Decode a text profile and match its header (the first non-blank line, stripped).
 
@@ -415,7 +426,7 @@ def _open_text(data: bytes, source: str, header_re: re.Pattern[str], wrong_forma
     m = header_re.match(header)
     if not m:
         raise ProfileError(wrong_format, source)
-    _complete(text, source)
+    _complete(text, source, record_re)
     return it, m
 
 
@@ -495,24 +506,37 @@ def parse_memstats_block(lines: list[tuple[int, str]], source: str) -> MemStats:
 # ---------------------------------------------------------------------------------- heap
 
 
+# Header kinds ``go tool pprof`` reads, with how they sample: Go's own ``heap`` header carries
+# 2 * MemProfileRate; ``heap_v2``/``heapz_v2`` the rate itself; the rest are unsampled.
+_HEAP_KINDS = {"heap": "half", "heap_v2": "rate", "heapz_v2": "rate", "heapprofile": "none",
+               "growthz": "none", "growth": "none", "fragmentationz": "none",
+               "fragmentation": "none"}
+
+
 def _parse_heap_text(data: bytes, source: str, *, runtime_pcs: bool = True
                     ) -> tuple[Profile, MemStats | None]:
     """Heap ``debug=1`` text -> (profile with the four protobuf sample types, MemStats).
 
     ``runtime_pcs=False`` drops the unsymbolised (runtime) PCs from the stacks: the view
     pprof's protobuf gives, for ``top`` and friends. The default keeps every raw PC.
+
+    What ``go tool pprof`` reads is read: indented records, the legacy kinds of
+    ``_HEAP_KINDS``, a trailing memory map (skipped: symbolisation here is by executable).
+    The header's totals are not checked against the records: older runtimes and other
+    writers put whole-process allocation totals there. A disagreement is kept as a comment.
     """
     it, m = _open_text(data, source, _HEAP_HEADER,
-                       "not a heap debug=1 profile (no 'heap profile: ...' header)")
+                       "not a heap debug=1 profile (no 'heap profile: ...' header)",
+                       _WHOLE_HEAP_RECORD)
     totals = [_int(m.group(i), "total", 1, source) for i in (1, 2, 3, 4)]
     kind, period_s = m.group(5), m.group(6)
     period = _int(period_s, "sampling period", 1, source) if period_s else 0
-    if kind == "heap":
-        rate = period // 2  # the header says 2 * MemProfileRate
-    elif kind in ("heap_v2", "heapz_v2"):
-        rate = period
-    else:
+    sampling = _HEAP_KINDS.get(kind)
+    if sampling is None:
         raise ProfileError(f"unsupported heap profile kind {kind!r}", source)
+    rate = period // 2 if sampling == "half" else period if sampling == "rate" else 1
+    # pprof's rule: the alloc pair means something only when the header's differs from in-use
+    has_alloc = (totals[2] not in (totals[0], 0)) or (totals[3] not in (totals[1], 0))
 
     records: list[_Record] = []
     tb = _TableBuilder()
@@ -520,37 +544,42 @@ def _parse_heap_text(data: bytes, source: str, *, runtime_pcs: bool = True
     memstat_lines: list[tuple[int, str]] = []
     in_memstats = False
     cur: _Record | None = None
-    for lineno, line in it:
+    for lineno, raw in it:
         if in_memstats:
-            memstat_lines.append((lineno, line))
+            memstat_lines.append((lineno, raw))
             continue
-        if not line.strip():
+        line = raw.strip()
+        if not line:
             cur = None
             continue
         if line.startswith("#"):
             if line.startswith("# runtime.MemStats"):
                 in_memstats = True
                 cur = None
-            elif line.startswith("#\t") and cur is not None:
-                cur.frames.append(frames.parse(line, lineno))
-            elif line.startswith("#\t"):
+            elif raw.lstrip(" ").startswith("#\t") and cur is not None:
+                cur.frames.append(frames.parse(raw.lstrip(" "), lineno))
+            elif raw.lstrip(" ").startswith("#\t"):
                 raise ProfileError(f"line {lineno}: frame line outside a record", source)
             continue
+        if line in _MAP_SENTINELS:
+            break
         rm = _HEAP_RECORD.match(line)
         if not rm:
             raise ProfileError(f"line {lineno}: not a heap record: {line[:60]!r}", source)
         nums = tuple(_int(rm.group(i), "count", lineno, source) for i in (1, 2, 3, 4))
+        for what, (c, b) in (("in-use", nums[:2]), ("allocation", nums[2:])):
+            if c == 0 and b != 0 and (what == "in-use" or has_alloc):
+                raise ProfileError(f"line {lineno}: {what} count is 0 but its bytes are {b}",
+                                   source)
         pcs = _pcs(rm.group(5).split(), lineno, source)
         cur = _Record(lineno, nums, pcs)
         records.append(cur)
 
     sums = [sum(r.numbers[i] for r in records) for i in range(4)]
+    comments: tuple[str, ...] = ()
     if sums != totals:
-        raise ProfileError(
-            f"records add up to {sums[0]}: {sums[1]} [{sums[2]}: {sums[3]}] but the header "
-            f"says {totals[0]}: {totals[1]} [{totals[2]}: {totals[3]}] (truncated or edited?)",
-            source,
-        )
+        comments = (f"header totals {totals[0]}: {totals[1]} [{totals[2]}: {totals[3]}] differ "
+                    f"from the records' sums {sums[0]}: {sums[1]} [{sums[2]}: {sums[3]}]",)
 
     values: list[tuple[int, ...]] = []
     sizes: list[int] = []
@@ -559,7 +588,8 @@ def _parse_heap_text(data: bytes, source: str, *, runtime_pcs: bool = True
         ao, ab = scale_heap_sample(alloc_o, alloc_b, rate)
         io, ib = scale_heap_sample(inuse_o, inuse_b, rate)
         values.append((ao, ab, io, ib))
-        sizes.append(alloc_b // alloc_o if alloc_o > 0 else 0)
+        # the object size, as Go's protobuf writer labels it (from the allocation pair)
+        sizes.append(alloc_b // alloc_o if alloc_o > 0 else inuse_b // inuse_o if inuse_o else 0)
     profile = _build_profile(
         tb,
         records,
@@ -568,6 +598,7 @@ def _parse_heap_text(data: bytes, source: str, *, runtime_pcs: bool = True
         ValueType("space", "bytes"),
         rate,
         num_label=("bytes", sizes),
+        comments=comments,
         runtime_pcs=runtime_pcs,
     )
     memstats = parse_memstats_block(memstat_lines, source) if in_memstats else None
@@ -583,17 +614,21 @@ def _parse_goroutine_text(data: bytes, source: str, *, runtime_pcs: bool = True)
     ``runtime_pcs`` as in ``parse_heap_text``.
     """
     it, m = _open_text(data, source, _COUNT_HEADER,
-                       "not a goroutine debug=1 profile (no 'profile: total N')")
+                       "not a goroutine debug=1 profile (no 'profile: total N')",
+                       _WHOLE_COUNT_RECORD)
     name = m.group(1)
     total = _int(m.group(2), "total", 1, source)
     records: list[_Record] = []
     tb = _TableBuilder()
     frames = _FrameLines(tb, source)
     cur: _Record | None = None
-    for lineno, line in it:
+    for lineno, raw in it:
+        line = raw.strip(" ")
         if not line.strip():
             cur = None
             continue
+        if line.startswith("---"):  # a legacy trailer (memory map): no more records
+            break
         if line.startswith("#"):
             if cur is None:
                 continue

@@ -107,7 +107,8 @@ def _suspect_block(s: Suspect) -> Panel:
     t.append(f"{s.kind}", style="bold red" if s.kind != "heap-growth" else "bold yellow")
     t.append(f"  confidence {s.confidence:.2f}", style="dim")
     t.append("\n")
-    facts = [f"grows {human_rate(s.growth_bytes_per_second)}",
+    facts = [f"grows {human_rate(s.growth_bytes_per_second)}" if s.growth_bytes_per_second
+             else "held, not growing",
              f"{human_bytes(s.inuse_bytes)} in use"]
     if s.goroutines is not None:
         facts.append(f"{s.goroutines} goroutines")
