@@ -1,4 +1,4 @@
-"""Helpers shared by the gdb inspection tests (issue 5)."""
+"""Helpers shared by the gdb inspection tests."""
 
 from __future__ import annotations
 

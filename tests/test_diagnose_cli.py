@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from leaksleuth.analyze.diagnosis import SCHEMA, MapFinding
-from leaksleuth.analyze.workflow import analyze_session_dir, prepare_inputs
+from leaksleuth.app import analyze_session_dir, prepare_inputs
 from leaksleuth.errors import InspectError
 from leaksleuth.report.text import sparkline, to_text
 from support.goservice import build_or_skip, go_or_skip, run_go

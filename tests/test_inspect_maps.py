@@ -1,4 +1,4 @@
-"""gdb map inspection on real Go programs (issue 5): live attach and gcore cores agree with the
+"""gdb map inspection on real Go programs: live attach and gcore cores agree with the
 ground truth the program prints (counts it made, the runtime's own B/capacity read via unsafe,
 HeapAlloc before/after) and with its heap profile recorded at MemProfileRate=1."""
 

@@ -24,6 +24,7 @@ from markupsafe import Markup
 from leaksleuth import __version__
 from leaksleuth.analyze.diagnosis import Diagnosis
 from leaksleuth.errors import UsageError
+from leaksleuth.fsutil import atomic_write_text
 from leaksleuth.report.flame import FlameGraph
 from leaksleuth.report.json import finite
 
@@ -168,11 +169,8 @@ def write_report(path: str | Path, html: str) -> Path:
     out = Path(path)
     if out.is_dir():
         raise UsageError(f"{out}: is a directory; give a file name for the HTML report")
-    tmp = out.with_name(f".{out.name}.tmp")
     try:
-        tmp.write_text(html, encoding="utf-8")
-        tmp.replace(out)
+        atomic_write_text(out, html)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise UsageError(f"{out}: cannot write the report ({exc.strerror})") from None
     return out

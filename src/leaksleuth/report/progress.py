@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import TracebackType
+from typing import Protocol
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from leaksleuth.analyze.units import human_bytes
-from leaksleuth.collect.collector import TickResult
+
+
+class Tick(Protocol):
+    """What the display reads from each tick (the collector's ``TickResult`` has it).
+
+    A protocol, so this renderer depends on no collector: the collector calls back with its
+    own result type and never imports a display.
+    """
+
+    @property
+    def done(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def heap_floor(self) -> int | None: ...
+    @property
+    def goroutine_total(self) -> int | None: ...
+    @property
+    def errors(self) -> Sequence[str]: ...
 
 
 class CollectProgress:
@@ -42,7 +62,7 @@ class CollectProgress:
         if self._started:
             self._progress.stop()
 
-    def update(self, tick: TickResult) -> None:
+    def update(self, tick: Tick) -> None:
         if not self._started:
             self._started = True
             self._progress.start()
