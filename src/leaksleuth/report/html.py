@@ -153,7 +153,7 @@ def render_html(diagnosis: Diagnosis | None = None, *, flame: FlameGraph | None 
         "diagnosis": diagnosis.to_json_dict() if diagnosis is not None else None,
         "flame": flame.to_json_dict() if flame is not None else None,
     }
-    return _env().get_template("report.html.j2").render(
+    page = _env().get_template("report.html.j2").render(
         d=diagnosis, flame=flame, groups=groups, title=title, flame_heading=flame_heading,
         version=__version__, generated=generated if generated is not None else time.time(),
         libraries=assets.libraries,
@@ -162,6 +162,8 @@ def render_html(diagnosis: Diagnosis | None = None, *, flame: FlameGraph | None 
         scripts=[Markup(s) for s in assets.scripts],
         data_json=Markup(script_json(data)),
     )
+    # a lone surrogate (a name that was not UTF-8) cannot be written as UTF-8: show "?"
+    return page.encode("utf-8", "replace").decode("utf-8") if not page.isascii() else page
 
 
 def write_report(path: str | Path, html: str) -> Path:
