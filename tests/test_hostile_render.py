@@ -135,59 +135,49 @@ def r_json(name: bytes, tmp: Path, capsys: pytest.CaptureFixture[str],
     return to_json(diagnosis_with(as_str(name)))
 
 
-def r_top(name: bytes, tmp: Path, capsys: pytest.CaptureFixture[str],
-          mp: pytest.MonkeyPatch) -> str:
-    return cli_out(capsys, "top", str(heap_file(tmp, name)))
+def via_cli(args: Callable[[bytes, Path], list[str]], *, tty: bool = False) -> Renderer:
+    """A renderer that runs a command in-process; ``tty``: as if stdout were a terminal."""
 
-
-def r_top_json(name: bytes, tmp: Path, capsys: pytest.CaptureFixture[str],
+    def render(name: bytes, tmp: Path, capsys: pytest.CaptureFixture[str],
                mp: pytest.MonkeyPatch) -> str:
-    return cli_out(capsys, "top", str(heap_file(tmp, name)), "--json")
+        argv = args(name, tmp)
+        if tty:
+            mp.setattr(sys.stdout, "isatty", lambda: True)
+            mp.setenv("COLUMNS", "100")
+        return cli_out(capsys, *argv)
+
+    return render
 
 
-def r_top_rich(name: bytes, tmp: Path, capsys: pytest.CaptureFixture[str],
-               mp: pytest.MonkeyPatch) -> str:
-    mp.setattr(sys.stdout, "isatty", lambda: True)
-    mp.setenv("COLUMNS", "100")
-    return cli_out(capsys, "top", str(heap_file(tmp, name)))
+def top_args(name: bytes, tmp: Path) -> list[str]:
+    return ["top", str(heap_file(tmp, name))]
 
 
-def r_diff(name: bytes, tmp: Path, capsys: pytest.CaptureFixture[str],
-           mp: pytest.MonkeyPatch) -> str:
-    return cli_out(capsys, "diff", str(heap_file(tmp, b"main.other", 5)),
-                   str(heap_file(tmp, name, 500)))
+def diff_args(name: bytes, tmp: Path) -> list[str]:
+    return ["diff", str(heap_file(tmp, b"main.other", 5)), str(heap_file(tmp, name, 500))]
 
 
-def r_diff_json(name: bytes, tmp: Path, capsys: pytest.CaptureFixture[str],
-                mp: pytest.MonkeyPatch) -> str:
-    return cli_out(capsys, "diff", str(heap_file(tmp, b"main.other", 5)),
-                   str(heap_file(tmp, name, 500)), "--json")
+def goroutines_args(name: bytes, tmp: Path) -> list[str]:
+    return ["goroutines", str(dump_file(tmp, name))]
 
 
-def r_goroutines(name: bytes, tmp: Path, capsys: pytest.CaptureFixture[str],
-                 mp: pytest.MonkeyPatch) -> str:
-    return cli_out(capsys, "goroutines", str(dump_file(tmp, name)))
-
-
-def r_goroutines_json(name: bytes, tmp: Path, capsys: pytest.CaptureFixture[str],
-                      mp: pytest.MonkeyPatch) -> str:
-    return cli_out(capsys, "goroutines", str(dump_file(tmp, name)), "--json")
-
-
-def r_goroutines_rich(name: bytes, tmp: Path, capsys: pytest.CaptureFixture[str],
-                      mp: pytest.MonkeyPatch) -> str:
-    mp.setattr(sys.stdout, "isatty", lambda: True)
-    mp.setenv("COLUMNS", "100")
-    return cli_out(capsys, "goroutines", str(dump_file(tmp, name)))
-
-
-def r_goroutines_profile(name: bytes, tmp: Path, capsys: pytest.CaptureFixture[str],
-                         mp: pytest.MonkeyPatch) -> str:
+def goroutine_profile_args(name: bytes, tmp: Path) -> list[str]:
     b = Builder([("goroutine", "count")])
     b.function(1, name).location(1, [1]).sample([1], [3])
     path = tmp / "goroutine.pb"
     path.write_bytes(b.build())
-    return cli_out(capsys, "goroutines", str(path))
+    return ["goroutines", str(path)]
+
+
+r_top = via_cli(top_args)
+r_top_json = via_cli(lambda n, t: [*top_args(n, t), "--json"])
+r_top_rich = via_cli(top_args, tty=True)
+r_diff = via_cli(diff_args)
+r_diff_json = via_cli(lambda n, t: [*diff_args(n, t), "--json"])
+r_goroutines = via_cli(goroutines_args)
+r_goroutines_json = via_cli(lambda n, t: [*goroutines_args(n, t), "--json"])
+r_goroutines_rich = via_cli(goroutines_args, tty=True)
+r_goroutines_profile = via_cli(goroutine_profile_args)
 
 
 def r_maps(name: bytes, tmp: Path, capsys: pytest.CaptureFixture[str],
