@@ -270,6 +270,24 @@ def test_html_report_and_flame_page(case: str, tmp_path: Path,
         page.encode("utf-8")
 
 
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_collect_progress_shows_hostile_errors_as_text(case: str, tmp_path: Path) -> None:
+    from leaksleuth.collect.collector import TickResult
+    from leaksleuth.report.progress import CollectProgress
+
+    name = as_str(HOSTILE[case])[:40] + "[/yellow][bold red]FAKE"
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=True, width=200)
+    with CollectProgress(f"http://h:1/[red]{name}", 1, console) as p:
+        p.update(TickResult(seq=0, time=0.0, status="failed", saved=(), errors=(name,),
+                            heap_floor=None, goroutine_total=None, num_gc=None,
+                            session_path=tmp_path, planned=1, done=1))
+    out = buf.getvalue()
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out)  # rich's own cursor and colour codes
+    assert not UNSAFE.search(plain.replace("\r", "")), "unsafe characters in the progress line"
+    assert "[/yellow][bold red]FAKE" in plain and "/[red]" in plain  # shown, not obeyed
+
+
 # --- empty inputs ------------------------------------------------------------------------------
 
 

@@ -7,9 +7,11 @@ from types import TracebackType
 from typing import Protocol
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from leaksleuth.analyze.units import human_bytes
+from leaksleuth.textsafe import printable
 
 
 class Tick(Protocol):
@@ -50,7 +52,9 @@ class CollectProgress:
             console=self.console,
             transient=False,
         )
-        self._task = self._progress.add_task(target, total=planned, status="starting")
+        # the columns are rich markup: the URL and error texts are escaped into it
+        self._task = self._progress.add_task(escape(printable(target)), total=planned,
+                                             status="starting")
 
     def __enter__(self) -> CollectProgress:
         # started by the first tick, so an error from the start is one clean line
@@ -74,5 +78,5 @@ class CollectProgress:
         if self.failed:
             status += f"  [red]{self.failed} failed[/red]"
         if tick.errors:
-            status += f"  [yellow]last: {tick.errors[-1][:60]}[/yellow]"
+            status += f"  [yellow]last: {escape(printable(tick.errors[-1][:60]))}[/yellow]"
         self._progress.update(self._task, completed=tick.done, status=status)
