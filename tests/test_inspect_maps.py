@@ -143,9 +143,8 @@ def _comparable(insp: MapInspection) -> list[dict[str, Any]]:
     return [replace(m, details={}).to_json_dict() for m in insp.maps]
 
 
+@pytest.mark.parametrize("run", CORE_VERSIONS, indirect=True)
 def test_core_matches_live(run: Run, tmp_path: Path) -> None:
-    if run.version not in CORE_VERSIONS:
-        pytest.skip("cores are compared on 1.23.9 and 1.26.6")
     core = gcore(run.svc.pid, tmp_path)
     try:
         assert_running(run.svc.pid)
