@@ -12,7 +12,6 @@ JSON needs none of this (its encoder escapes them) and HTML relies on its own es
 from __future__ import annotations
 
 import dataclasses
-import unicodedata
 from typing import Any, TypeVar
 
 # control, surrogate, line/paragraph separator and format (bidi, zero-width) characters
@@ -32,6 +31,8 @@ def printable(s: str) -> str:
     """``s`` with control, format and separator characters shown as ``\\xNN``/``\\uNNNN``."""
     if s.isprintable():  # the common case, checked in C
         return s
+    import unicodedata  # only for the rare unprintable name: keeps `top`'s start-up lean
+
     return "".join(_escape(c) if unicodedata.category(c) in _UNSAFE_CATEGORIES else c
                    for c in s)
 
