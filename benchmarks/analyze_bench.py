@@ -29,7 +29,7 @@ from pathlib import Path
 t0 = time.perf_counter()
 mode, path = sys.argv[1], Path(sys.argv[2])
 if mode == "analyze":
-    from leaksleuth.analyze.workflow import analyze_session_dir
+    from leaksleuth.app import analyze_session_dir
     d = analyze_session_dir(path)
     extra = {"verdict": d.verdict, "suspects": [s.function for s in d.suspects[:3]],
              "snapshots": d.window.snapshots}
@@ -59,7 +59,7 @@ def find_session(snapshots: int) -> Path | None:
 
 
 def collect_session(snapshots: int, interval: float) -> Path:
-    from leaksleuth.analyze.workflow import prepare_inputs, running_demo
+    from leaksleuth.app import prepare_inputs, running_demo
     from leaksleuth.collect.collector import CollectConfig, collect
     from leaksleuth.demo import DEMO_SOURCE_DIR
     from leaksleuth.toolchain import ensure_go

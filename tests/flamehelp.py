@@ -99,6 +99,9 @@ def launch_chromium(pw: Any) -> Any:
     """Debian's chromium driven by Playwright, or a pytest skip saying what is missing."""
     import pytest
 
+    from support import markers
+
+    markers.require("browser")
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
     return pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -1,4 +1,4 @@
-"""Helpers shared by the gdb inspection tests (issue 5)."""
+"""Helpers shared by the gdb inspection tests."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 
 from leaksleuth.inspect.gdb import process_states
+from support import markers
 from support.goservice import TESTS_DIR, GoService
 
 MAPS_PROG = TESTS_DIR / "goprogs" / "maps"
 
 
 def gdb_or_skip() -> str:
+    markers.require("gdb")
     gdb = shutil.which("gdb")
     if not gdb:
         pytest.skip("gdb not installed (apt-get install gdb)")

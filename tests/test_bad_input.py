@@ -133,6 +133,7 @@ def test_ten_level_inlined_stack(tmp_path: Path, capsys: pytest.CaptureFixture[s
         assert rows[f"main.inl{i}"]["flat"] == 0 and rows[f"main.inl{i}"]["cum"] == 7
 
 
+@pytest.mark.slow
 def test_hundred_thousand_frame_stack(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     n = 100_000
     b = Builder()

@@ -333,6 +333,7 @@ def test_token_and_headers_are_sent_but_not_stored(tmp_path: Path,
     assert b"SVC_TOKEN" in blob and b"X-Key" in blob
 
 
+@pytest.mark.slow
 def test_500_snapshot_session_loads_lazily(tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     store = Store(tmp_path)

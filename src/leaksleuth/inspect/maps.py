@@ -25,9 +25,9 @@ from typing import Any, Literal
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
-from leaksleuth.analyze.diagnosis import MapFinding
 from leaksleuth.errors import InspectError
 from leaksleuth.inspect.buildinfo import BuildInfo, read_buildinfo
+from leaksleuth.inspect.findings import MapFinding
 from leaksleuth.inspect.gdb import GCORE_HINT, GdbBackend, check_pid, run_script
 
 # Go's size classes (runtime/sizeclasses.go; identical from go1.21 to go1.26).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from leaksleuth.inspect.classify import SiteKind
 from leaksleuth.inspect.maps import MapInspection, MapReport
+from leaksleuth.textsafe import printable, printable_tree
 
 
 def human_bytes(n: float) -> str:
@@ -32,7 +33,8 @@ def _shape(m: MapReport) -> str:
 
 
 def render_inspection(insp: MapInspection) -> str:
-    """Ranked table of maps, then how long the target was stopped."""
+    """Ranked table of maps, then how long the target was stopped (names made printable)."""
+    insp = printable_tree(insp)
     lines = [f"{insp.target} · {insp.exe} · {insp.go_version} ({insp.layout} maps)", ""]
     if not insp.maps:
         lines.append("no maps found in package-level variables")
@@ -61,6 +63,7 @@ def render_inspection(insp: MapInspection) -> str:
 
 def render_classification(rows: list[SiteKind], source: str, exe: str) -> str:
     """Heap sites with the kind of allocation the hidden runtime frames reveal."""
+    rows, source, exe = printable_tree(rows), printable(source), printable(exe)
     lines = [f"{source} · symbols from {exe}", "",
              f"{'in use':>10} {'allocated':>10} {'kind':13} site  (runtime frame)"]
     for r in rows:

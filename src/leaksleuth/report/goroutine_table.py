@@ -31,6 +31,7 @@ from typing import Any
 from rich.table import Table
 
 from leaksleuth.profile.goroutines import GoroutineGroup
+from leaksleuth.textsafe import printable
 
 __all__ = ["goroutines_json", "goroutines_plain", "goroutines_table", "to_dict"]
 
@@ -79,18 +80,18 @@ def goroutines_json(groups: Sequence[GoroutineGroup], source: str, *, detail: st
 
 def _title(groups: Sequence[GoroutineGroup], source: str, truncated: bool) -> str:
     total = sum(g.count for g in groups)
-    t = f"{total} goroutines in {len(groups)} groups ({source})"
+    t = f"{total} goroutines in {len(groups)} groups ({printable(source)})"
     return t + " [dump truncated]" if truncated else t
 
 
 def _cells(g: GoroutineGroup, detail: str, *, unknown_creator: str = "") -> list[str]:
-    """One group's row: count, (state, longest wait,) own frame(, created by)."""
+    """One group's row: count, (state, longest wait,) own frame(, created by), printable."""
     row = [str(g.count)]
     if detail == "full":
-        row += [_state(g), _wait(g)]
-    row.append(g.own_frame)
+        row += [printable(_state(g)), _wait(g)]
+    row.append(printable(g.own_frame))
     if detail == "full":
-        row.append(g.created_by or unknown_creator)
+        row.append(printable(g.created_by) or unknown_creator)
     return row
 
 

@@ -24,6 +24,7 @@ from markupsafe import Markup
 from leaksleuth import __version__
 from leaksleuth.analyze.diagnosis import Diagnosis
 from leaksleuth.errors import UsageError
+from leaksleuth.fsutil import atomic_write_text
 from leaksleuth.report.flame import FlameGraph
 from leaksleuth.report.json import finite
 
@@ -152,7 +153,7 @@ def render_html(diagnosis: Diagnosis | None = None, *, flame: FlameGraph | None 
         "diagnosis": diagnosis.to_json_dict() if diagnosis is not None else None,
         "flame": flame.to_json_dict() if flame is not None else None,
     }
-    return _env().get_template("report.html.j2").render(
+    page = _env().get_template("report.html.j2").render(
         d=diagnosis, flame=flame, groups=groups, title=title, flame_heading=flame_heading,
         version=__version__, generated=generated if generated is not None else time.time(),
         libraries=assets.libraries,
@@ -161,6 +162,8 @@ def render_html(diagnosis: Diagnosis | None = None, *, flame: FlameGraph | None 
         scripts=[Markup(s) for s in assets.scripts],
         data_json=Markup(script_json(data)),
     )
+    # a lone surrogate (a name that was not UTF-8) cannot be written as UTF-8: show "?"
+    return page.encode("utf-8", "replace").decode("utf-8") if not page.isascii() else page
 
 
 def write_report(path: str | Path, html: str) -> Path:
@@ -168,11 +171,8 @@ def write_report(path: str | Path, html: str) -> Path:
     out = Path(path)
     if out.is_dir():
         raise UsageError(f"{out}: is a directory; give a file name for the HTML report")
-    tmp = out.with_name(f".{out.name}.tmp")
     try:
-        tmp.write_text(html, encoding="utf-8")
-        tmp.replace(out)
+        atomic_write_text(out, html)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise UsageError(f"{out}: cannot write the report ({exc.strerror})") from None
     return out

@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import TracebackType
+from typing import Protocol
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from leaksleuth.analyze.units import human_bytes
-from leaksleuth.collect.collector import TickResult
+from leaksleuth.textsafe import printable
+
+
+class Tick(Protocol):
+    """What the display reads from each tick (the collector's ``TickResult`` has it).
+
+    A protocol, so this renderer depends on no collector: the collector calls back with its
+    own result type and never imports a display.
+    """
+
+    @property
+    def done(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def heap_floor(self) -> int | None: ...
+    @property
+    def goroutine_total(self) -> int | None: ...
+    @property
+    def errors(self) -> Sequence[str]: ...
 
 
 class CollectProgress:
@@ -30,7 +52,9 @@ class CollectProgress:
             console=self.console,
             transient=False,
         )
-        self._task = self._progress.add_task(target, total=planned, status="starting")
+        # the columns are rich markup: the URL and error texts are escaped into it
+        self._task = self._progress.add_task(escape(printable(target)), total=planned,
+                                             status="starting")
 
     def __enter__(self) -> CollectProgress:
         # started by the first tick, so an error from the start is one clean line
@@ -42,7 +66,7 @@ class CollectProgress:
         if self._started:
             self._progress.stop()
 
-    def update(self, tick: TickResult) -> None:
+    def update(self, tick: Tick) -> None:
         if not self._started:
             self._started = True
             self._progress.start()
@@ -54,5 +78,5 @@ class CollectProgress:
         if self.failed:
             status += f"  [red]{self.failed} failed[/red]"
         if tick.errors:
-            status += f"  [yellow]last: {tick.errors[-1][:60]}[/yellow]"
+            status += f"  [yellow]last: {escape(printable(tick.errors[-1][:60]))}[/yellow]"
         self._progress.update(self._task, completed=tick.done, status=status)

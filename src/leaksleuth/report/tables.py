@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from leaksleuth.profile.summary import TopResult
+from leaksleuth.textsafe import printable
 
 if TYPE_CHECKING:  # rich costs ~40 ms to import: only a terminal needs it
     from rich.console import Console
@@ -157,15 +158,16 @@ def header_lines(result: TopResult, files: Sequence[str] = ()) -> list[str]:
     unit = output_unit(result)
     lines: list[str] = []
     if files:
-        lines.append("File: " + " - ".join(files) if len(files) > 1 else f"File: {files[0]}")
-    lines.append(f"Type: {result.sample_type}")
+        shown = [printable(f) for f in files]
+        lines.append("File: " + " - ".join(shown) if len(shown) > 1 else f"File: {shown[0]}")
+    lines.append(f"Type: {printable(result.sample_type)}")
     if result.time_nanos:
         t = _dt.datetime.fromtimestamp(result.time_nanos / 1e9, tz=_dt.UTC)
         lines.append("Time: " + t.strftime("%Y-%m-%d %H:%M:%S UTC"))
     if result.duration_nanos:
         lines.append(f"Duration: {_go_duration(result.duration_nanos)}")
     if result.filters:
-        lines.append("Active filters: " + " ".join(result.filters))
+        lines.append("Active filters: " + " ".join(printable(f) for f in result.filters))
     lines.append(
         f"Showing nodes accounting for {scaled_label(result.shown, result.unit, unit)}, "
         f"{percentage(result.shown, result.total).strip()} of "
@@ -192,7 +194,8 @@ def render_text(result: TopResult, files: Sequence[str] = ()) -> str:
         out.append(
             f"{scaled_label(r.flat, result.unit, unit):>10} {percentage(r.flat, result.total)} "
             f"{percentage(running, result.total)} {scaled_label(r.cum, result.unit, unit):>10} "
-            f"{percentage(r.cum, result.total)}  {r.name}{f' ({r.inline})' if r.inline else ''}"
+            f"{percentage(r.cum, result.total)}  {printable(r.name)}"
+            f"{f' ({r.inline})' if r.inline else ''}"
         )
     return "\n".join(out) + "\n"
 
@@ -220,7 +223,7 @@ def render_rich(result: TopResult, console: Console, files: Sequence[str] = (),
             scaled_label(r.flat, result.unit, unit), percentage(r.flat, result.total).strip(),
             percentage(running, result.total).strip(), scaled_label(r.cum, result.unit, unit),
             percentage(r.cum, result.total).strip(),
-            Text(r.name + (f" ({r.inline})" if r.inline else "")), style=style,
+            Text(printable(r.name) + (f" ({r.inline})" if r.inline else "")), style=style,
         )
     console.print(table)
 

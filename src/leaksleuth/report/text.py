@@ -20,6 +20,7 @@ from rich.text import Text
 
 from leaksleuth.analyze.diagnosis import Diagnosis, Suspect
 from leaksleuth.analyze.units import human_bytes, human_duration, human_p, human_rate
+from leaksleuth.textsafe import printable_tree
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 VERDICT_STYLE = {
@@ -143,7 +144,11 @@ def _suspect_block(s: Suspect) -> Panel:
 
 
 def render(d: Diagnosis, console: Console) -> None:
-    """Print the diagnosis to ``console``."""
+    """Print the diagnosis to ``console``.
+
+    Every string in it may hold a name from the service, so all are made printable first.
+    """
+    d = printable_tree(d)
     console.print(_header(d))
     console.print()
     console.print(_evidence_block(d))

@@ -1,7 +1,8 @@
-"""The glue behind ``diagnose``, ``analyze`` and ``demo``: collect, inspect, analyse.
+"""The glue behind ``diagnose``, ``analyze``, ``report`` and ``demo``: collect, inspect, analyse.
 
-The analysis itself (``engine``) stays pure; this module wires it to the collector, the
-session store and gdb inspection, each passed in as a callable so tests can swap fakes.
+The analysis itself (``analyze``) stays free of I/O; this module does the I/O around it: it
+opens stored sessions, reads the executable, runs gdb and starts the demo service, with gdb
+passed in as a callable so tests can swap a fake. ``cli`` calls it and renders the result.
 What the executable and gdb revealed is saved beside the session (``analysis-inputs.json``),
 so a later ``analyze`` of the stored session gives the same answer as the live run.
 """
@@ -9,8 +10,6 @@ so a later ``analyze`` of the stored session gives the same answer as the live r
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from leaksleuth.analyze.allocsite import ExeFacts, exe_facts
-from leaksleuth.analyze.diagnosis import Diagnosis, MapFinding
+from leaksleuth.analyze.diagnosis import Diagnosis
 from leaksleuth.analyze.engine import AnalysisConfig, diagnose_series
 from leaksleuth.analyze.series import reduce_session
 from leaksleuth.errors import AnalysisError, InspectError, StoreError, ToolchainError
+from leaksleuth.fsutil import atomic_write_text
+from leaksleuth.inspect.findings import MapFinding
 
 INPUTS_FILE = "analysis-inputs.json"
 
@@ -30,7 +31,7 @@ MapInspector = Callable[[int], tuple[MapFinding, ...]]
 
 
 def inspect_pid_maps(pid: int) -> tuple[MapFinding, ...]:
-    """gdb map inspection of a live process (issue 5's ``inspect_maps``); may raise."""
+    """gdb map inspection of a live process (``inspect.maps.inspect_maps``); may raise."""
     from leaksleuth.inspect.maps import inspect_maps
 
     return tuple(r.to_finding() for r in inspect_maps(pid=pid).maps)
@@ -60,15 +61,9 @@ class AnalysisInputs:
 
 def save_inputs(session_dir: Path, inputs: AnalysisInputs) -> None:
     """Write atomically beside the session's index (never touching the evidence itself)."""
-    fd, tmp = tempfile.mkstemp(dir=session_dir, prefix=".inputs-", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(inputs.to_json_dict(), fh, indent=2)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, session_dir / INPUTS_FILE)
+        atomic_write_text(session_dir / INPUTS_FILE, json.dumps(inputs.to_json_dict(), indent=2))
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise StoreError(f"{session_dir}: cannot save analysis inputs ({exc.strerror})") from None
 
 
