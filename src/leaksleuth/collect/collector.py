@@ -35,7 +35,8 @@ from leaksleuth.collect.store import (
     TickRecord,
 )
 from leaksleuth.errors import CollectError, InspectError, ProfileError, StoreError, UsageError
-from leaksleuth.profile.formats import Format, detect, gunzip, load_profile
+from leaksleuth.profile.formats import Format, detect, load_profile
+from leaksleuth.profile.gunzip import inflate
 from leaksleuth.profile.model import MemStats
 
 DEFAULT_OUT_DIR = Path("leaksleuth-sessions")
@@ -249,7 +250,7 @@ def check_body(spec_kind: str, accept: tuple[Format, ...] | None, resp: Response
         return "json"
     fmt = detect(resp.body, source)
     if fmt is Format.PPROF_GZIP:  # check what is inside, cheaply
-        inner = detect(gunzip(resp.body, source), source)
+        inner = detect(inflate(resp.body, source), source)
         if inner is not Format.PPROF:
             raise ProfileError(f"gzip holding {inner.value}, expected pprof protobuf", source)
     if fmt not in accept:
@@ -268,8 +269,8 @@ def scrub(body: bytes, secrets: tuple[bytes, ...]) -> tuple[bytes, int]:
     zipped = body[:2] == b"\x1f\x8b"
     if zipped:
         try:
-            plain = gzip.decompress(body)
-        except (OSError, EOFError):
+            plain = inflate(body, "response")
+        except ProfileError:
             return body, 0
     for sec in secrets:
         c = plain.count(sec)
