@@ -15,7 +15,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from leaksleuth.collect.store import INDEX_NAME, Store, check_integrity, connect
+from leaksleuth.collect.store import INDEX_NAME, LOCK_NAME, Store, check_integrity, connect
 from leaksleuth.errors import StoreError
 
 
@@ -36,7 +36,8 @@ def export_session(session_dir: str | Path, out: str | Path | None = None) -> Pa
         with tarfile.open(tmp, "w:gz") as tar:
             for p in sorted(src.rglob("*")):
                 rel = p.relative_to(src)
-                if p.name.endswith((".tmp", "-wal", "-shm")) or p.is_symlink():
+                if (p.name.endswith((".tmp", "-wal", "-shm")) or p.name == LOCK_NAME
+                        or p.is_symlink()):
                     continue
                 tar.add(p, arcname=f"{src.name}/{rel.as_posix()}", recursive=False)
         tmp.replace(dest)
