@@ -504,7 +504,8 @@ def summarize(path: Path) -> SessionSummary:
         nerr = conn.execute("SELECT count(*) FROM errors").fetchone()[0]
         return SessionSummary(
             id=row["id"], path=Path(path), target=row["url"], started=row["started"],
-            ended=row["ended"], status=effective_status(Path(path), row["status"]), snapshots=int(counts[0] or 0),
+            ended=row["ended"], status=effective_status(Path(path), row["status"]),
+            snapshots=int(counts[0] or 0),
             failed_ticks=int(counts[1] or 0), go_version=row["go_version"],
             go_version_source=row["go_version_source"], errors=int(nerr))
     except sqlite3.Error as exc:
