@@ -347,6 +347,12 @@ class _Run:
         self.vars_missing = False
         self.last_num_gc: int | None = None
         self.redacted: list[str] = []  # artifacts of the last tick that had a secret masked
+        # clock time after which no request may run (--duration's end plus one --timeout)
+        self.hard_end: float | None = None
+
+    def budget(self) -> float | None:
+        """Seconds a request may still take before ``hard_end`` (None: no end)."""
+        return None if self.hard_end is None else self.hard_end - self.clock.now()
 
     def tick(self, seq: int) -> tuple[TickRecord, dict[str, Any] | None]:
         started = self.clock.now()
@@ -358,8 +364,13 @@ class _Run:
         self.redacted = []
         timeouts = 0
         for i, spec in enumerate(_specs(self.config, self.vars_ok)):
+            budget = self.budget()
+            if budget is not None and budget <= 0:
+                errors.append(TickError("tick", "timeout", "collection window over: rest of "
+                                        "this tick skipped"))
+                break
             try:
-                resp = self.client.get(spec.path, spec.params)
+                resp = self.client.get(spec.path, spec.params, budget=budget)
             except FetchError as exc:
                 if spec.kind == "vars" and exc.kind == "http" and exc.status == 404:
                     # expvar is optional: not an error, MemStats come from the heap text
@@ -419,7 +430,7 @@ class _Run:
                 return found[0], found[1]
         if self.config.metrics_path:
             try:
-                resp = self.client.get(self.config.metrics_path)
+                resp = self.client.get(self.config.metrics_path, budget=self.budget())
             except FetchError:
                 return None
             text = resp.body.decode("utf-8", "replace")
@@ -534,6 +545,8 @@ def _collect(run: _Run, config: CollectConfig, store: Store, clock: Clock,
     messages: dict[str, None] = {}  # ordered set
     k = 0  # slot index: tick k is due at t0 + k * interval
     end_at = t0 + config.duration if config.duration is not None else None
+    # a request in flight when the window closes gets at most one --timeout more
+    run.hard_end = end_at + config.timeout if end_at is not None else None
 
     def more() -> bool:
         """--count counts ticks taken; --duration bounds the time (skipped slots included)."""

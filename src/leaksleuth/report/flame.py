@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from leaksleuth.errors import UsageError
+from leaksleuth.errors import ProfileError, UsageError
 from leaksleuth.profile.model import Int64Array, Profile
 from leaksleuth.profile.snapshot import Snapshot
 
@@ -141,7 +141,7 @@ def _frames(profile: Profile) -> _Frames:
     offs = profile.stack_offsets
     locs = profile.stack_locations
     if len(locs) and (locs.min() < 1 or locs.max() > len(profile.locations)):
-        raise UsageError("profile has stack entries naming no location")
+        raise ProfileError("profile has stack entries naming no location")
     if not len(profile.locations) or bool((loc_len[1:] == 1).all()):
         return _Frames(offs[1:], np.diff(offs), locs, flat_names[loc_start],
                        tuple(name_table), tuple(files))
@@ -189,7 +189,7 @@ def build_flame(profile: Profile, *, base: Profile | None = None,
     Negative values in ``profile`` (a diff) count as base; see the module docstring.
     """
     if profile.n_samples and not profile.sample_types:
-        raise UsageError("profile has no sample types")
+        raise ProfileError("profile has no sample types")
     col = _pick_column(profile, sample_index)
     st = profile.sample_types[col] if profile.sample_types else None
     sample_type = st.type if st else "samples"
