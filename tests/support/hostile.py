@@ -137,7 +137,7 @@ def body_server(body: bytes, content_type: str = "application/octet-stream") -> 
     """An HTTP server answering every GET with status 200 and ``body``; yields its base URL."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
