@@ -194,3 +194,19 @@ def test_maps_on_a_hostile_core(case: str, inputs: dict[str, Path]) -> None:
     res = run_cli("maps", "--core", str(inputs[case]), "--exe", sys.executable,
                   "--timeout", "60")
     check(res, 6)
+
+
+# --- a file we cannot write: exit 4 everywhere ----------------------------------------------
+
+
+@pytest.mark.parametrize("args", [
+    ["report", "{s}", "--html", "{tmp}/missing-dir/r.html"],
+    ["analyze", "{s}", "--json", "{tmp}/missing-dir/d.json"],
+    ["flame", "{dump}", "--html", "{tmp}/missing-dir/f.html"],
+    ["export", "{s}", "-o", "{tmp}/missing-dir/s.tar.gz"],
+])
+def test_write_failures_exit_4(args: list[str], hostile_session: Path, inputs: dict[str, Path],
+                               tmp_path: Path) -> None:
+    res = run_cli(*[a.format(s=hostile_session, tmp=tmp_path, dump=inputs["long-name"])
+                    for a in args])
+    check(res, 4, "missing-dir")

@@ -91,6 +91,29 @@ def test_service_killed_mid_diagnose_is_the_news(svc_exe: Path, tmp_path: Path) 
     assert json.loads(again.out)["service_lost"] == lost
 
 
+@pytest.mark.go
+@pytest.mark.slow
+def test_service_killed_mid_collect_exits_8_and_keeps_the_snapshots(svc_exe: Path,
+                                                                      tmp_path: Path) -> None:
+    root = tmp_path / "s"
+    with run_go(svc_exe) as svc:
+        proc = subprocess.Popen([sys.executable, "-m", "leaksleuth", "collect", svc.url,
+                                 "--count", "8", "--interval", "500ms", "-q", "--out",
+                                 str(root)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        _wait_ticks(root, 2, proc)
+        svc.proc.send_signal(signal.SIGKILL)
+        svc.proc.wait(10)
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 8, err
+    assert "Traceback" not in err
+    assert out == ""
+    assert err.strip().splitlines()[-1].startswith("leaksleuth: error: the service stopped")
+    [path] = [p.parent for p in root.glob(f"*/{INDEX_NAME}")]
+    s = open_session(path)
+    assert s.status == "finished" and len(s) >= 2 and check_integrity(path) == []
+
+
 def _tick(seq: int, status: str, num_gc: int | None) -> TickRow:
     return TickRow(seq, 100.0 + seq, 100.5 + seq, status, 10, 1 << 20, num_gc)
 
