@@ -111,6 +111,16 @@ def test_ten_thousand_character_path(cmd: str, tmp_path: Path) -> None:
     check(res, 2)
 
 
+@pytest.mark.parametrize("args", [
+    ["analyze", "{p}"], ["report", "{p}", "--html", "{tmp}/r.html"], ["sessions", "{p}"],
+    ["collect", "--resume", "{p}"], ["export", "{p}"],
+])
+def test_ten_thousand_character_session_path(args: list[str], tmp_path: Path) -> None:
+    path = "/tmp/" + "p" * 10_000
+    res = run_cli(*[a.format(p=path, tmp=tmp_path) for a in args])
+    check(res, 2 if args[0] == "export" else 4)  # export: click checks the directory
+
+
 # --- sessions: hostile stored snapshots, hostile index --------------------------------------
 
 

@@ -300,10 +300,15 @@ def sessions_cmd(directory: str | None, as_json: bool) -> None:
     from pathlib import Path
 
     from leaksleuth.collect.store import INDEX_NAME, Store, summarize
+    from leaksleuth.errors import StoreError
 
     root = Path(_session_root(directory))
+    try:
+        single = (root / INDEX_NAME).is_file()
+    except OSError as exc:  # e.g. a name too long
+        raise StoreError(f"{root}: cannot open ({exc.strerror})") from None
     # a session directory itself lists just that session
-    rows = [summarize(root)] if (root / INDEX_NAME).is_file() else Store(root).sessions()
+    rows = [summarize(root)] if single else Store(root).sessions()
     if as_json:
         click.echo(json.dumps([r.to_json_dict() for r in rows], indent=2))
         return

@@ -246,6 +246,10 @@ class Session:
 def open_session(path: str | Path) -> Session:
     """Open a session directory (the one holding ``index.sqlite``)."""
     p = Path(path)
-    if not p.is_dir():
+    try:
+        is_dir = p.is_dir()
+    except OSError as exc:  # e.g. a name too long
+        raise StoreError(f"{p}: cannot open ({exc.strerror})") from None
+    if not is_dir:
         raise StoreError(f"{p}: no such session directory")
     return Session(p)

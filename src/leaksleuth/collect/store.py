@@ -204,7 +204,11 @@ class SessionSummary:
 
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     """Open a session index; WAL + synchronous=FULL when writing."""
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except OSError as exc:  # e.g. a name too long
+        raise StoreError(f"{path.parent}: cannot open ({exc.strerror})") from None
+    if not exists:
         raise StoreError(f"{path.parent}: not a leaksleuth session (no {INDEX_NAME})")
     try:
         if readonly:
@@ -477,9 +481,12 @@ class Store:
         return writer
 
     def session_paths(self) -> list[Path]:
-        if not self.root.is_dir():
-            return []
-        return sorted(p for p in self.root.iterdir() if (p / INDEX_NAME).is_file())
+        try:
+            if not self.root.is_dir():
+                return []
+            return sorted(p for p in self.root.iterdir() if (p / INDEX_NAME).is_file())
+        except OSError as exc:
+            raise StoreError(f"{self.root}: cannot list sessions ({exc.strerror})") from None
 
     def sessions(self) -> list[SessionSummary]:
         """Every session under the root, oldest first; unreadable ones are skipped."""
