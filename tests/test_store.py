@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -160,7 +161,12 @@ def test_kill_9_mid_collection_leaves_a_consistent_session(svc_exe: Path,
         [path] = [p.parent for p in root.glob(f"*/{INDEX_NAME}")]
         assert_session_sound(path, 4)
         s = open_session(path)
-        assert s.status == "running"  # never marked finished: a reader can tell
+        # never marked finished, and nobody holds the writer lock: a reader can tell
+        assert s.status == "interrupted"
+        listed = json.loads(subprocess.run(
+            [sys.executable, "-m", "leaksleuth.cli", "sessions", str(root), "--json"],
+            capture_output=True, text=True, check=True, timeout=60).stdout)
+        assert [r["status"] for r in listed] == ["interrupted"]
         assert [sn.seq for sn in s.snapshots()] == list(range(len(s)))
         # killed again while resuming, twice, at other points of a tick
         for delay in (-1.0, 0.063):
@@ -269,3 +275,40 @@ def test_read_only_session_can_be_read(tmp_path: Path) -> None:
         assert len(s) == 1 and s.status == "finished" and s.ended == 1001.0
     finally:
         os.chmod(path, 0o755)
+
+
+@pytest.mark.go
+def test_a_live_writer_shows_running_and_keeps_its_session(svc_exe: Path,
+                                                            tmp_path: Path) -> None:
+    """The lock tells a live writer from a dead one: running while it collects, a second
+    writer refused (nothing stored is touched), interrupted once it is killed."""
+    root = tmp_path / "s"
+    with run_go(svc_exe) as svc:
+        proc = subprocess.Popen([sys.executable, "-m", "leaksleuth.cli", "collect", svc.url,
+                                 "--interval", "100ms", "--count", "10000", "--out", str(root),
+                                 "-q"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and snapshot_count(root) < 2:
+                time.sleep(0.05)
+            [path] = [p.parent for p in root.glob(f"*/{INDEX_NAME}")]
+            assert open_session(path).status == "running"
+            second = subprocess.run(
+                [sys.executable, "-m", "leaksleuth.cli", "collect", "--resume", str(path),
+                 "--count", "1", "-q"], capture_output=True, text=True, timeout=60)
+            assert second.returncode == 4, second.stderr
+            assert "another leaksleuth" in second.stderr and "Traceback" not in second.stderr
+            assert len(second.stderr.strip().splitlines()) == 1
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+        assert open_session(path).status == "interrupted"
+        n = len(open_session(path))
+        assert_session_sound(path, n)
+        # --resume picks the interrupted session up
+        res = subprocess.run([sys.executable, "-m", "leaksleuth.cli", "collect", "--resume",
+                              str(path), "--count", "2", "--interval", "100ms", "-q"],
+                             capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stderr
+    assert open_session(path).status == "finished"
+    assert_session_sound(path, n + 2)

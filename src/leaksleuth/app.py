@@ -15,15 +15,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from leaksleuth.analyze.allocsite import ExeFacts, exe_facts
-from leaksleuth.analyze.diagnosis import Diagnosis
+from leaksleuth.analyze.diagnosis import Diagnosis, ServiceLost
 from leaksleuth.analyze.engine import AnalysisConfig, diagnose_series
+from leaksleuth.analyze.outage import service_lost, with_outage
 from leaksleuth.analyze.series import reduce_session
 from leaksleuth.errors import AnalysisError, InspectError, StoreError, ToolchainError
 from leaksleuth.fsutil import atomic_write_text
 from leaksleuth.inspect.findings import MapFinding
+
+if TYPE_CHECKING:
+    from leaksleuth.collect.session import Session
 
 INPUTS_FILE = "analysis-inputs.json"
 
@@ -92,9 +96,25 @@ def analyze_session_dir(
     settings = dict(session.settings)
     if inputs.notes:
         settings["notes"] = list(inputs.notes)
-    return diagnose_series(series, target=session.target, settings=settings,
-                           go_version=session.go_version, maps=inputs.maps, facts=facts,
-                           cfg=config or AnalysisConfig())
+    d = diagnose_series(series, target=session.target, settings=settings,
+                        go_version=session.go_version, maps=inputs.maps, facts=facts,
+                        cfg=config or AnalysisConfig())
+    return with_outage(d, session.ticks, _errors_by_tick(session))
+
+
+def _errors_by_tick(session: Session) -> dict[int | None, list[str]]:
+    errors: dict[int | None, list[str]] = {}
+    for e in session.errors:
+        errors.setdefault(e.seq, []).append(f"{e.artifact}: {e.message}")
+    return errors
+
+
+def session_loss(session_dir: Path) -> ServiceLost | None:
+    """Whether the service of a stored session went away while it was collected."""
+    from leaksleuth.collect.session import open_session
+
+    session = open_session(session_dir)
+    return service_lost(session.ticks, _errors_by_tick(session))
 
 
 def prepare_inputs(session_dir: Path, *, pid: int | None, exe: Path | None,

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 
 import click
+from click.decorators import FC
 
 from leaksleuth import __version__
 from leaksleuth.errors import LeaksleuthError
@@ -88,11 +90,32 @@ def _at_once() -> None:
     _exit_at_once = True
 
 
+def _fetch_options(timeout: str, retries: int) -> list[Callable[[FC], FC]]:
+    """--timeout and --retries, with one meaning for every command that fetches."""
+    return [
+        click.option("--timeout", "timeout", default=timeout, show_default=True,
+                     help="Time budget of each request, its retries included (500ms, 5s; a "
+                          "bare number is seconds). With --duration, collection ends at the "
+                          "latest one timeout after the window."),
+        click.option("--retries", "retries", type=click.IntRange(min=0), default=retries,
+                     show_default=True,
+                     help="Retries of a refused or broken connection or a 5xx answer, made "
+                          "only while the request's --timeout has time left."),
+    ]
 
 
-def _fetch_profile(url: str, name: str, debug: str, timeout: float) -> tuple[bytes, str]:
-    """GET profile ``name`` (``goroutine``, ``heap``) at ``debug`` from a pprof endpoint base
-    URL; (body, source name for the output, with any credentials removed).
+def _with(opts: list[Callable[[FC], FC]]) -> Callable[[FC], FC]:
+    """Apply several click options at once."""
+    def deco(f: FC) -> FC:
+        for opt in reversed(opts):
+            f = opt(f)
+        return f
+    return deco
+
+
+def _fetch_one(url: str, leaf: str, params: dict[str, str], timeout: str,
+               retries: int) -> tuple[bytes, str]:
+    """GET one profile of a pprof endpoint base URL; (body, source name).
 
     ``http://host:6060`` and ``http://host:6060/debug/pprof`` both mean the endpoint base, and
     a URL already ending in ``/NAME`` is taken as it is.
@@ -100,12 +123,13 @@ def _fetch_profile(url: str, name: str, debug: str, timeout: float) -> tuple[byt
     from urllib.parse import urlsplit
 
     from leaksleuth.collect.client import PprofClient, redact_url
+    from leaksleuth.collect.units import parse_duration
 
     path = urlsplit(url).path.rstrip("/") or "/debug/pprof"
-    if not path.endswith(f"/{name}"):
-        path += f"/{name}"
-    with PprofClient(url, timeout=timeout, retries=1) as client:
-        resp = client.get(path, {"debug": debug})
+    if not path.endswith("/" + leaf):
+        path += "/" + leaf
+    with PprofClient(url, timeout=parse_duration(timeout), retries=retries) as client:
+        resp = client.get(path, params)
         return resp.body, redact_url(client.origin) + resp.request
 
 
@@ -114,9 +138,9 @@ def _fetch_profile(url: str, name: str, debug: str, timeout: float) -> tuple[byt
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (schema in the renderer).")
 @click.option("--module", default=None,
               help="The service's module path, when it has no dot (e.g. 'myservice').")
-@click.option("--timeout", type=float, default=10.0, show_default=True,
-              help="HTTP timeout in seconds (URL only).")
-def goroutines_cmd(target: str, as_json: bool, module: str | None, timeout: float) -> None:
+@_with(_fetch_options("10s", 1))
+def goroutines_cmd(target: str, as_json: bool, module: str | None, timeout: str,
+                   retries: int) -> None:
     """Goroutines grouped by identical stack: count, state, longest wait, own frame, creator.
 
     FILE is a goroutine dump (debug=2), debug=1 text or protobuf profile; URL is a pprof
@@ -127,7 +151,7 @@ def goroutines_cmd(target: str, as_json: bool, module: str | None, timeout: floa
     from leaksleuth.report import goroutine_table as gt
 
     if target.startswith(("http://", "https://")):
-        data, source = _fetch_profile(target, "goroutine", "2", timeout)
+        data, source = _fetch_one(target, "goroutine", {"debug": "2"}, timeout, retries)
     else:
         data, source = read_bytes(target), target
     res = group_bytes(data, source, module)
@@ -172,9 +196,7 @@ def _session_root(out: str | None) -> str:
 @click.option("--insecure", is_flag=True, help="Do not verify TLS certificates.")
 @click.option("--ca", type=click.Path(dir_okay=False), default=None,
               help="Trust this CA bundle (PEM) for TLS.")
-@click.option("--timeout", default="10s", show_default=True, help="Per-request timeout.")
-@click.option("--retries", type=int, default=2, show_default=True,
-              help="Retries of a failed request (with backoff).")
+@_with(_fetch_options("10s", 2))
 @click.option("--max-size", default="256MiB", show_default=True,
               help="Largest response accepted (e.g. 64MiB); bigger ones are aborted.")
 @click.option("--resume", "resume", type=click.Path(file_okay=False), default=None,
@@ -249,6 +271,15 @@ def collect_cmd(url: str | None, interval: str, duration: str | None, count: int
         from leaksleuth.errors import StoreError
 
         raise StoreError(info.store_error)
+    if info.failed_ticks:
+        from leaksleuth.app import session_loss
+        from leaksleuth.errors import ServiceLostError
+
+        lost = session_loss(info.path)
+        if lost is not None:
+            how = "came back restarted" if lost.restarted else "did not come back"
+            raise ServiceLostError(f"the service stopped answering during the session and {how} "
+                                   f"({lost.failed_ticks} failed tick(s): {lost.reason})")
 
 
 @cli.command("sessions")
@@ -265,10 +296,15 @@ def sessions_cmd(directory: str | None, as_json: bool) -> None:
     from pathlib import Path
 
     from leaksleuth.collect.store import INDEX_NAME, Store, summarize
+    from leaksleuth.errors import StoreError
 
     root = Path(_session_root(directory))
+    try:
+        single = (root / INDEX_NAME).is_file()
+    except OSError as exc:  # e.g. a name too long
+        raise StoreError(f"{root}: cannot open ({exc.strerror})") from None
     # a session directory itself lists just that session
-    rows = [summarize(root)] if (root / INDEX_NAME).is_file() else Store(root).sessions()
+    rows = [summarize(root)] if single else Store(root).sessions()
     if as_json:
         click.echo(json.dumps([r.to_json_dict() for r in rows], indent=2))
         return
@@ -333,14 +369,28 @@ def _emit_diagnosis(d: object, json_path: str | None) -> None:
         click.echo(json_report.to_json(d), nl=False)
         return
     if json_path:
-        from leaksleuth.errors import UsageError
+        from leaksleuth.errors import OutputError
         from leaksleuth.fsutil import atomic_write_text
 
         try:
             atomic_write_text(json_path, json_report.to_json(d))
         except OSError as exc:
-            raise UsageError(f"{json_path}: cannot write JSON ({exc.strerror})") from None
+            raise OutputError(f"{json_path}: cannot write JSON ({exc.strerror})") from None
     text_report.render(d, Console(highlight=False))
+
+
+def _exit_if_lost(d: object) -> None:
+    """After the diagnosis is out: a service that went away mid-session sets exit code 8."""
+    from leaksleuth.analyze.diagnosis import Diagnosis
+    from leaksleuth.errors import ServiceLostError
+
+    assert isinstance(d, Diagnosis)
+    lost = d.service_lost
+    if lost is None:
+        return
+    how = ("came back restarted" if lost.restarted else "did not come back")
+    raise ServiceLostError(f"{d.target}: the service stopped answering during the session and "
+                           f"{how} ({lost.failed_ticks} failed tick(s): {lost.reason})")
 
 
 def _collect_with_progress(config: object, quiet: bool, then: str = "then analysing") -> object:
@@ -397,10 +447,11 @@ def _collect_with_progress(config: object, quiet: bool, then: str = "then analys
 @click.option("--html", "html_path", default=None, metavar="PATH",
               help="Also write the self-contained HTML report here.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@_with(_fetch_options("10s", 2))
 def diagnose_cmd(url: str, duration: str, interval: str, pid: int | None, exe: str | None,
                  json_path: str | None, out: str | None, base_path: str | None,
                  token_env: str | None, insecure: bool, html_path: str | None,
-                 quiet: bool) -> None:
+                 quiet: bool, timeout: str, retries: int) -> None:
     """Collect snapshots of a live Go service, then say whether it leaks, where and why.
 
     The session is kept on disk (re-run the analysis with `leaksleuth analyze DIR`).
@@ -414,7 +465,8 @@ def diagnose_cmd(url: str, duration: str, interval: str, pid: int | None, exe: s
 
     config = CollectConfig(url=url, base_path=base_path, interval=parse_duration(interval),
                            duration=parse_duration(duration), token_env=token_env,
-                           verify=not insecure, out_dir=Path(_session_root(out)))
+                           verify=not insecure, out_dir=Path(_session_root(out)),
+                           timeout=parse_duration(timeout), retries=retries)
     info = _collect_with_progress(config, quiet)
     assert isinstance(info, SessionInfo)
     click.echo(f"leaksleuth: session saved in {info.path}", err=True)
@@ -425,6 +477,7 @@ def diagnose_cmd(url: str, duration: str, interval: str, pid: int | None, exe: s
     _emit_diagnosis(d, json_path)
     if html_path:
         _write_session_html(info.path, d, html_path)
+    _exit_if_lost(d)
 
 
 @cli.command("analyze")
@@ -441,6 +494,7 @@ def analyze_cmd(session_dir: str, json_path: str | None, exe: str | None) -> Non
 
     d = analyze_session_dir(Path(session_dir), exe=Path(exe) if exe else None)
     _emit_diagnosis(d, json_path)
+    _exit_if_lost(d)
 
 
 @cli.command("demo")
@@ -495,6 +549,7 @@ def demo_cmd(duration: str, interval: str, json_path: str | None, out: str | Non
     _emit_diagnosis(d, json_path)
     if html_path:
         _write_session_html(info.path, d, html_path)
+    _exit_if_lost(d)
 
 
 # --- inspection commands: maps, classify (gdb and the executable) -----------------------------
@@ -544,10 +599,9 @@ def maps_cmd(pid: int | None, core: str | None, exe: str | None, var: str | None
 @click.option("--pid", type=int, default=None,
               help="Take the executable from /proc/PID/exe (no attach).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option("--timeout", type=float, default=30.0, show_default=True,
-              help="HTTP timeout in seconds (URL only).")
+@_with(_fetch_options("30s", 1))
 def classify_cmd(target: str, exe: str | None, pid: int | None, as_json: bool,
-                 timeout: float) -> None:
+                 timeout: str, retries: int) -> None:
     """Label heap sites as map growth, slice growth, channel, string, goroutine or object.
 
     FILE is a heap profile in debug=1 text; URL is a pprof endpoint base (its
@@ -569,7 +623,7 @@ def classify_cmd(target: str, exe: str | None, pid: int | None, as_json: bool,
     if pid is not None and not exe_path.exists():
         raise UsageError(f"no process with PID {pid}")
     if target.startswith(("http://", "https://")):
-        data, source = _fetch_profile(target, "heap", "1", timeout)
+        data, source = _fetch_one(target, "heap", {"debug": "1"}, timeout, retries)
     else:
         data, source = read_bytes(target), target
     heap, _ = parse_heap_text(data, source)

@@ -37,6 +37,13 @@ class StoreError(LeaksleuthError):
     exit_code = 4
 
 
+class OutputError(LeaksleuthError):
+    """An output file (HTML report, JSON, archive) cannot be written: the same exit code as
+    the store, since both are a file we failed to write."""
+
+    exit_code = 4
+
+
 class AnalysisError(LeaksleuthError):
     """A session holds too little or inconsistent data for the analysis asked for."""
 
@@ -53,3 +60,10 @@ class ToolchainError(LeaksleuthError):
     """A Go toolchain needed (for the demo) is missing or fails to build."""
 
     exit_code = 7
+
+
+class ServiceLostError(LeaksleuthError):
+    """The service stopped answering during collection (crashed, killed, restarted). Raised
+    after the diagnosis or the collection summary is out, so the exit code says so too."""
+
+    exit_code = 8

@@ -91,6 +91,28 @@ class Suspect:
 
 
 @dataclass(frozen=True)
+class FailedTick:
+    """A collection tick that stored nothing, with what went wrong on each request."""
+
+    seq: int
+    time: float  # Unix seconds
+    errors: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ServiceLost:
+    """The service stopped answering during the window: it never came back, or it came back
+    restarted (a crash or OOM kill and a supervisor's restart). News in itself."""
+
+    last_answer: float | None  # Unix seconds of the last tick it answered before going away
+    since: float  # the first failed tick
+    back_at: float | None  # the first tick it answered again; None: never came back
+    restarted: bool  # came back with its GC count started over: a new process
+    failed_ticks: int
+    reason: str  # the first failed tick's first error
+
+
+@dataclass(frozen=True)
 class Diagnosis:
     target: str
     window: Window
@@ -103,6 +125,8 @@ class Diagnosis:
     maps: tuple[MapFinding, ...] = ()
     settings: dict[str, Any] = field(default_factory=dict)  # interval, gc, duration...
     schema: str = SCHEMA
+    failed_ticks: tuple[FailedTick, ...] = ()  # ticks that stored nothing, in time order
+    service_lost: ServiceLost | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         """The documented JSON contract (tuples become lists)."""

@@ -13,9 +13,10 @@ import shutil
 import sqlite3
 import tarfile
 import tempfile
+import zlib
 from pathlib import Path
 
-from leaksleuth.collect.store import INDEX_NAME, Store, check_integrity, connect
+from leaksleuth.collect.store import INDEX_NAME, LOCK_NAME, Store, check_integrity, connect
 from leaksleuth.errors import StoreError
 
 
@@ -36,7 +37,8 @@ def export_session(session_dir: str | Path, out: str | Path | None = None) -> Pa
         with tarfile.open(tmp, "w:gz") as tar:
             for p in sorted(src.rglob("*")):
                 rel = p.relative_to(src)
-                if p.name.endswith((".tmp", "-wal", "-shm")) or p.is_symlink():
+                if (p.name.endswith((".tmp", "-wal", "-shm")) or p.name == LOCK_NAME
+                        or p.is_symlink()):
                     continue
                 tar.add(p, arcname=f"{src.name}/{rel.as_posix()}", recursive=False)
         tmp.replace(dest)
@@ -51,11 +53,21 @@ def import_session(archive: str | Path, store: Store) -> Path:
     """Unpack an exported session into ``store``; the new session directory is returned."""
     arc = Path(archive)
     try:
-        tar = tarfile.open(arc, "r:*")  # noqa: SIM115 (closed by the with below)
-    except (OSError, tarfile.TarError) as exc:
-        raise StoreError(f"{arc}: not a session archive ({exc})") from None
+        tar = tarfile.open(arc, "r:gz")  # noqa: SIM115 (closed by the with below)
+    except (OSError, tarfile.TarError, EOFError) as exc:
+        raise StoreError(f"{arc}: not a session archive (.tar.gz): {_first_line(exc)}") from None
     with tar:
-        names = {m.name.split("/", 1)[0] for m in tar.getmembers()}
+        try:
+            members = tar.getmembers()
+        except (OSError, tarfile.TarError, EOFError, zlib.error) as exc:
+            raise StoreError(f"{arc}: damaged archive: {_first_line(exc)}") from None
+        # what it unpacks to must fit on the disk (a tar bomb would fill it)
+        declared = sum(m.size for m in members)
+        free = shutil.disk_usage(store.root if store.root.exists() else Path(".")).free
+        if declared > free:
+            raise StoreError(f"{arc}: unpacks to {declared} bytes, more than the {free} bytes "
+                             f"free under {store.root}")
+        names = {m.name.split("/", 1)[0] for m in members}
         if len(names) != 1:
             raise StoreError(f"{arc}: expected one session directory, found {len(names)}")
         name = names.pop()
@@ -65,8 +77,8 @@ def import_session(archive: str | Path, store: Store) -> Path:
         with tempfile.TemporaryDirectory(dir=store.root, prefix=".import-") as tmpd:
             try:
                 tar.extractall(tmpd, filter="data")
-            except (OSError, tarfile.TarError) as exc:
-                raise StoreError(f"{arc}: cannot extract ({exc})") from None
+            except (OSError, tarfile.TarError, EOFError, zlib.error) as exc:
+                raise StoreError(f"{arc}: cannot extract ({_first_line(exc)})") from None
             staged = Path(tmpd) / name
             if not (staged / INDEX_NAME).is_file():
                 raise StoreError(f"{arc}: not a leaksleuth session (no {INDEX_NAME})")
@@ -78,3 +90,9 @@ def import_session(archive: str | Path, store: Store) -> Path:
                 raise StoreError(f"{dest} already exists; not overwriting it")
             shutil.move(str(staged), dest)
     return dest
+
+
+def _first_line(exc: BaseException) -> str:
+    """tarfile's messages can span lines (one per method tried): keep the first."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0].rstrip(":")

@@ -1,8 +1,10 @@
 """HTTP access to a Go service's net/http/pprof endpoint (httpx underneath).
 
 What we add over httpx: a streamed response-size limit, bounded retries with backoff for the
-errors worth retrying, and one error class whose message never carries a header or token value
-(only the method, path and what went wrong), so errors can be stored and printed safely.
+errors worth retrying, a time budget per request that its retries share (``timeout``: no
+request, retries and backoff included, outlives it), and one error class whose message never
+carries a header or token value (only the method, path and what went wrong), so errors can be
+stored and printed safely.
 """
 
 from __future__ import annotations
@@ -76,7 +78,11 @@ def tls_verify(verify: bool, ca: Path | None) -> bool | ssl.SSLContext:
 
 class PprofClient:
     """GETs paths of one service with limits; ``get`` returns a ``Response`` or raises
-    ``FetchError``. Pass ``transport`` to swap the network for a fake in tests."""
+    ``FetchError``. Pass ``transport`` to swap the network for a fake in tests.
+
+    ``timeout`` is one request's whole budget: every attempt gets what is left of it, and a
+    retry (up to ``retries``, for refused or broken connections and 5xx answers) is made only
+    while some is left, so a hung endpoint costs ``timeout`` once, not once per attempt."""
 
     def __init__(
         self,
@@ -121,28 +127,41 @@ class PprofClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def get(self, path: str, params: Mapping[str, str] | None = None) -> Response:
-        """GET ``path`` (absolute, from the origin), retrying transient failures."""
+    def get(self, path: str, params: Mapping[str, str] | None = None,
+            budget: float | None = None) -> Response:
+        """GET ``path`` (absolute, from the origin), retrying transient failures, all within
+        ``timeout`` seconds (or ``budget``, when the caller has less time left than that)."""
         request = path + ("?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else "")
+        allowed = self.timeout if budget is None else max(0.0, min(self.timeout, budget))
+        end = time.monotonic() + allowed
         attempt = 0
         while True:
             attempt += 1
+            left = end - time.monotonic()
+            if left <= 0:
+                raise FetchError(
+                    f"GET {request}: no time left ({round(allowed, 1):g}s budget spent)",
+                    "timeout")
             try:
-                return self._once(path, params, request, attempt)
+                return self._once(path, params, request, attempt, left, allowed)
             except FetchError as exc:
                 if not exc.retryable or attempt > self.retries:
                     raise
                 delay = min(30.0, self.backoff * (2 ** (attempt - 1)))
+                if time.monotonic() + delay >= end:
+                    raise  # no time for another try: the error as it is
                 log.debug("GET %s failed (%s); retry %d in %.2fs", request, exc, attempt, delay)
                 self._sleep(delay)
 
     def _once(
-        self, path: str, params: Mapping[str, str] | None, request: str, attempt: int
+        self, path: str, params: Mapping[str, str] | None, request: str, attempt: int,
+        left: float, allowed: float,
     ) -> Response:
         start = time.monotonic()
-        deadline = start + self.timeout
+        deadline = start + left
         try:
-            with self._client.stream("GET", self.origin + path, params=params) as resp:
+            with self._client.stream("GET", self.origin + path, params=params,
+                                     timeout=httpx.Timeout(left)) as resp:
                 declared = resp.headers.get("content-length")
                 if declared and declared.isdigit() and int(declared) > self.max_bytes:
                     raise FetchError(
@@ -158,7 +177,7 @@ class PprofClient:
                             "(aborted)", "too-large", resp.status_code)
                     if time.monotonic() > deadline:
                         raise FetchError(
-                            f"GET {request}: body still arriving after {self.timeout:g}s "
+                            f"GET {request}: body still arriving after {round(allowed, 1):g}s "
                             "(timeout)", "timeout", resp.status_code)
                     chunks.append(chunk)
                 body = b"".join(chunks)
@@ -177,7 +196,7 @@ class PprofClient:
         except FetchError:
             raise
         except httpx.TimeoutException:
-            raise FetchError(f"GET {request}: no answer within {self.timeout:g}s (timeout)",
+            raise FetchError(f"GET {request}: no answer within {round(allowed, 1):g}s (timeout)",
                              "timeout") from None
         except httpx.ConnectError as exc:
             reason = _reason(exc)

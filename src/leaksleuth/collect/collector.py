@@ -35,7 +35,8 @@ from leaksleuth.collect.store import (
     TickRecord,
 )
 from leaksleuth.errors import CollectError, InspectError, ProfileError, StoreError, UsageError
-from leaksleuth.profile.formats import Format, detect, gunzip, load_profile
+from leaksleuth.profile.formats import Format, detect, load_profile
+from leaksleuth.profile.gunzip import inflate
 from leaksleuth.profile.model import MemStats
 
 DEFAULT_OUT_DIR = Path("leaksleuth-sessions")
@@ -249,7 +250,7 @@ def check_body(spec_kind: str, accept: tuple[Format, ...] | None, resp: Response
         return "json"
     fmt = detect(resp.body, source)
     if fmt is Format.PPROF_GZIP:  # check what is inside, cheaply
-        inner = detect(gunzip(resp.body, source), source)
+        inner = detect(inflate(resp.body, source), source)
         if inner is not Format.PPROF:
             raise ProfileError(f"gzip holding {inner.value}, expected pprof protobuf", source)
     if fmt not in accept:
@@ -268,8 +269,8 @@ def scrub(body: bytes, secrets: tuple[bytes, ...]) -> tuple[bytes, int]:
     zipped = body[:2] == b"\x1f\x8b"
     if zipped:
         try:
-            plain = gzip.decompress(body)
-        except (OSError, EOFError):
+            plain = inflate(body, "response")
+        except ProfileError:
             return body, 0
     for sec in secrets:
         c = plain.count(sec)
@@ -346,6 +347,12 @@ class _Run:
         self.vars_missing = False
         self.last_num_gc: int | None = None
         self.redacted: list[str] = []  # artifacts of the last tick that had a secret masked
+        # clock time after which no request may run (--duration's end plus one --timeout)
+        self.hard_end: float | None = None
+
+    def budget(self) -> float | None:
+        """Seconds a request may still take before ``hard_end`` (None: no end)."""
+        return None if self.hard_end is None else self.hard_end - self.clock.now()
 
     def tick(self, seq: int) -> tuple[TickRecord, dict[str, Any] | None]:
         started = self.clock.now()
@@ -357,8 +364,13 @@ class _Run:
         self.redacted = []
         timeouts = 0
         for i, spec in enumerate(_specs(self.config, self.vars_ok)):
+            budget = self.budget()
+            if budget is not None and budget <= 0:
+                errors.append(TickError("tick", "timeout", "collection window over: rest of "
+                                        "this tick skipped"))
+                break
             try:
-                resp = self.client.get(spec.path, spec.params)
+                resp = self.client.get(spec.path, spec.params, budget=budget)
             except FetchError as exc:
                 if spec.kind == "vars" and exc.kind == "http" and exc.status == 404:
                     # expvar is optional: not an error, MemStats come from the heap text
@@ -418,7 +430,7 @@ class _Run:
                 return found[0], found[1]
         if self.config.metrics_path:
             try:
-                resp = self.client.get(self.config.metrics_path)
+                resp = self.client.get(self.config.metrics_path, budget=self.budget())
             except FetchError:
                 return None
             text = resp.body.decode("utf-8", "replace")
@@ -533,6 +545,8 @@ def _collect(run: _Run, config: CollectConfig, store: Store, clock: Clock,
     messages: dict[str, None] = {}  # ordered set
     k = 0  # slot index: tick k is due at t0 + k * interval
     end_at = t0 + config.duration if config.duration is not None else None
+    # a request in flight when the window closes gets at most one --timeout more
+    run.hard_end = end_at + config.timeout if end_at is not None else None
 
     def more() -> bool:
         """--count counts ticks taken; --duration bounds the time (skipped slots included)."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from leaksleuth.collect.store import INDEX_NAME, MEMSTATS_COLUMNS, connect
+from leaksleuth.collect.store import INDEX_NAME, MEMSTATS_COLUMNS, connect, effective_status
 from leaksleuth.errors import StoreError
 from leaksleuth.profile.model import GoroutineDump, MemStats, Profile
 from leaksleuth.profile.snapshot import Snapshot
@@ -128,7 +128,7 @@ class Session:
         self.base_path: str = row["base_path"]
         self.started: float = row["started"]
         self.ended: float | None = row["ended"]
-        self.status: str = row["status"]
+        self.status: str = effective_status(self.path, row["status"])
         self.settings: dict[str, Any] = json.loads(row["settings"])
         self.go_version: str | None = row["go_version"]
         self.go_version_source: str | None = row["go_version_source"]
@@ -246,6 +246,10 @@ class Session:
 def open_session(path: str | Path) -> Session:
     """Open a session directory (the one holding ``index.sqlite``)."""
     p = Path(path)
-    if not p.is_dir():
+    try:
+        is_dir = p.is_dir()
+    except OSError as exc:  # e.g. a name too long
+        raise StoreError(f"{p}: cannot open ({exc.strerror})") from None
+    if not is_dir:
         raise StoreError(f"{p}: no such session directory")
     return Session(p)

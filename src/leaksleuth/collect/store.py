@@ -7,6 +7,11 @@ Layout of a session directory (self-contained: export, import and re-analysis ne
         session/metrics.txt          session-level artifacts (seq NULL), e.g. /metrics for go_info
         snapshots/000007/heap.pb.gz  one directory per tick, files exactly as received
 
+Liveness: a writer holds an exclusive ``flock`` on ``.writer.lock`` in the session directory for
+as long as it appends (the kernel drops it when the process dies, ``kill -9`` included), so a
+session whose index still says ``running`` but whose lock nobody holds was interrupted; a
+resumed collection takes the lock over.
+
 Crash safety: every file is written to a temp name, fsynced and renamed, then the tick's rows
 are committed in one SQLite transaction (WAL, synchronous=FULL). The index is the truth: a
 kill -9 before the commit leaves only unindexed files, which readers never see and a resumed
@@ -17,8 +22,10 @@ the disk fail.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
+import os
 import re
 import sqlite3
 import time
@@ -33,6 +40,7 @@ from leaksleuth.fsutil import atomic_write_bytes
 from leaksleuth.profile.model import MemStats
 
 INDEX_NAME = "index.sqlite"
+LOCK_NAME = ".writer.lock"
 SCHEMA_VERSION = 1
 
 SCHEMA = """
@@ -172,7 +180,11 @@ class SessionSummary:
 
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     """Open a session index; WAL + synchronous=FULL when writing."""
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except OSError as exc:  # e.g. a name too long
+        raise StoreError(f"{path.parent}: cannot open ({exc.strerror})") from None
+    if not exists:
         raise StoreError(f"{path.parent}: not a leaksleuth session (no {INDEX_NAME})")
     try:
         if readonly:
@@ -205,6 +217,48 @@ def _new_index(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def _lock_writer(path: Path) -> int:
+    """Take the session's writer lock (held until the returned fd is closed); a
+    ``StoreError`` when another live process holds it."""
+    try:
+        fd = os.open(path / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot take the writer lock ({exc.strerror})") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.read(fd, 32).decode("ascii", "replace").strip()
+        os.close(fd)
+        raise StoreError(f"{path}: another leaksleuth (pid {holder or '?'}) is collecting "
+                         "into this session") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def writer_alive(path: Path) -> bool:
+    """Whether a live process holds the writer lock of the session at ``path``."""
+    try:
+        fd = os.open(Path(path) / LOCK_NAME, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False  # never locked (an older or imported session): nobody writes it
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # also drops the shared lock if we got it
+    return False
+
+
+def effective_status(path: Path, status: str) -> str:
+    """The stored status, except that ``running`` with no live writer is ``interrupted``
+    (the collecting process was killed, or the machine went down)."""
+    if status == "running" and not writer_alive(path):
+        return "interrupted"
+    return status
+
+
 def session_dir_name(target: str, started: float) -> str:
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
     host = re.sub(r"[^A-Za-z0-9.-]+", "-", target.split("://", 1)[-1].split("/", 1)[0])
@@ -215,8 +269,9 @@ class SessionWriter:
     """Appends ticks to one session. Not thread-safe; one writer per session."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection, session_id: str,
-                 fs: FileSystem) -> None:
+                 fs: FileSystem, lock_fd: int | None = None) -> None:
         self.path = path
+        self._lock_fd = lock_fd
         self.id = session_id
         self._conn = conn
         self._fs = fs
@@ -322,6 +377,10 @@ class SessionWriter:
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):
             self._conn.close()
+        if self._lock_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._lock_fd)
+            self._lock_fd = None
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[None]:
@@ -360,6 +419,7 @@ class Store:
                 except FileExistsError:
                     n += 1
                     path = self.root / f"{base}-{n}"
+            lock_fd = _lock_writer(path)
             conn = _new_index(path / INDEX_NAME)
             with contextlib.closing(conn.cursor()) as c:
                 c.execute("BEGIN IMMEDIATE")
@@ -375,24 +435,34 @@ class Store:
         except (OSError, sqlite3.Error) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise StoreError(f"cannot create a session under {self.root} ({reason})") from None
-        return SessionWriter(path, conn, path.name, self.fs)
+        return SessionWriter(path, conn, path.name, self.fs, lock_fd)
 
     def resume_session(self, path: Path) -> SessionWriter:
-        """Reopen a session to append ticks after its last indexed one."""
+        """Reopen a session (finished, or interrupted: Ctrl-C, ``kill -9``) to append ticks
+        after its last indexed one; refused while another process is writing it."""
         conn = connect(Path(path) / INDEX_NAME)
+        try:
+            lock_fd = _lock_writer(Path(path))
+        except StoreError:
+            conn.close()
+            raise
         row = conn.execute("SELECT id FROM sessions").fetchone()
         if row is None:
+            os.close(lock_fd)
             raise StoreError(f"{path}: session index has no session row")
-        writer = SessionWriter(Path(path), conn, str(row["id"]), self.fs)
+        writer = SessionWriter(Path(path), conn, str(row["id"]), self.fs, lock_fd)
         with writer._tx():
             conn.execute("UPDATE sessions SET status = 'running'")
         writer.add_event("resumed", f"at seq {writer.next_seq}")
         return writer
 
     def session_paths(self) -> list[Path]:
-        if not self.root.is_dir():
-            return []
-        return sorted(p for p in self.root.iterdir() if (p / INDEX_NAME).is_file())
+        try:
+            if not self.root.is_dir():
+                return []
+            return sorted(p for p in self.root.iterdir() if (p / INDEX_NAME).is_file())
+        except OSError as exc:
+            raise StoreError(f"{self.root}: cannot list sessions ({exc.strerror})") from None
 
     def sessions(self) -> list[SessionSummary]:
         """Every session under the root, oldest first; unreadable ones are skipped."""
@@ -417,7 +487,8 @@ def summarize(path: Path) -> SessionSummary:
         nerr = conn.execute("SELECT count(*) FROM errors").fetchone()[0]
         return SessionSummary(
             id=row["id"], path=Path(path), target=row["url"], started=row["started"],
-            ended=row["ended"], status=row["status"], snapshots=int(counts[0] or 0),
+            ended=row["ended"], status=effective_status(Path(path), row["status"]),
+            snapshots=int(counts[0] or 0),
             failed_ticks=int(counts[1] or 0), go_version=row["go_version"],
             go_version_source=row["go_version_source"], errors=int(nerr))
     except sqlite3.Error as exc:

@@ -10,18 +10,14 @@ Entry points every layer uses:
 from __future__ import annotations
 
 import enum
-import gzip
 import re
-import zlib
 from pathlib import Path
 
 from leaksleuth.errors import ProfileError
+from leaksleuth.profile.gunzip import GZIP_MAGIC, inflate
 from leaksleuth.profile.model import Profile
 
-GZIP_MAGIC = b"\x1f\x8b"
 _COUNT_TEXT = re.compile(r"[a-z_]+ profile: total \d+\s")
-# Decompressed size ceiling: a bomb must fail cleanly, not take the machine down.
-MAX_DECOMPRESSED = 8 << 30
 
 
 class Format(enum.Enum):
@@ -30,20 +26,6 @@ class Format(enum.Enum):
     HEAP_TEXT = "heap-text"  # heap?debug=1
     GOROUTINE_TEXT = "goroutine-text"  # goroutine?debug=1
     GOROUTINE_DUMP = "goroutine-dump"  # goroutine?debug=2
-
-
-def gunzip(data: bytes, source: str) -> bytes:
-    """Decompress gzip, mapping truncation and corruption to a ``ProfileError``."""
-    try:
-        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        out = d.decompress(data, MAX_DECOMPRESSED)
-        if d.unconsumed_tail:
-            raise ProfileError("gzip data expands beyond 8 GiB", source)
-        if not d.eof:
-            raise ProfileError("truncated gzip data", source)
-        return out
-    except (zlib.error, gzip.BadGzipFile, EOFError) as exc:
-        raise ProfileError(f"corrupt gzip data ({exc})", source) from None
 
 
 def _text_head(data: bytes) -> str:
@@ -86,7 +68,7 @@ def load_profile(data: bytes, source: str = "<bytes>") -> Profile:
     """Parse any supported format into a ``Profile``."""
     fmt = detect(data, source)
     if fmt is Format.PPROF_GZIP:
-        data = gunzip(data, source)
+        data = inflate(data, source)
         if not data:
             raise ProfileError("empty profile inside gzip", source)
         inner = detect(data, source)

@@ -1,8 +1,14 @@
-"""Gzipped profile files decompressed into maps their reader owns, optionally ahead of time.
+"""The one gzip inflater: bounded, streaming, and optionally ahead of time into private maps.
 
-Kept free of numpy so that a command can start decompressing (zlib releases the GIL) on a
-second core while numpy and the analysis modules are still being imported: for `diff` on
-two 100k-sample deep profiles that hides ~50 ms of inflating behind ~65 ms of imports.
+Every gzip body leaksleuth reads (profile files, stored snapshots, responses from a service,
+credential scrubbing) is inflated here, a piece at a time, under one cap tied to what a real
+profile can be (``MAX_INFLATED``) and to the compressed size: a pprof profile never inflates
+to more than ``MAX_RATIO`` times its gzip size, whereas zeros inflate about 1000x. The ratio is
+checked as output arrives, against the input consumed so far, so a bomb is rejected after at
+most ``SLACK`` bytes of output, in milliseconds and with bounded memory.
+
+Kept free of numpy so that a command can start inflating (zlib releases the GIL) on a second
+core while numpy and the analysis modules are still being imported (``gunzip_ahead``).
 """
 
 from __future__ import annotations
@@ -10,39 +16,114 @@ from __future__ import annotations
 import mmap
 import threading
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+from leaksleuth.errors import ProfileError
+
+GZIP_MAGIC = b"\x1f\x8b"
+# Larger than any real profile (a million deep heap samples inflate to a few hundred MB).
+MAX_INFLATED = 2 << 30
+# Go writes profiles with gzip.BestSpeed; varint-packed stacks and a string table compress a
+# few times, far from this bound (the ratio of a stream of zeros is about 1000).
+MAX_RATIO = 100
+# Any gzip may inflate to this much, whatever its ratio (small, very regular bodies).
+SLACK = 64 << 20
+_CHUNK = 1 << 20
+
+
+def inflate_limit(compressed: int) -> int:
+    """The most a gzip body of ``compressed`` bytes may inflate to."""
+    return min(MAX_INFLATED, MAX_RATIO * compressed + SLACK)
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):.0f} MiB"
+
+
+def _inflate(read: Callable[[int], bytes], sink: Callable[[bytes], None], source: str,
+             room: int | None = None) -> tuple[int, bytes]:
+    """Inflate one gzip member from ``read`` into ``sink``; (bytes out, data after the member).
+
+    ``room``: stop (with a ``ProfileError``) once the output would pass it (the map's size).
+    Raises ``ProfileError`` for a bomb, truncated or corrupt data.
+    """
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    fed = pos = 0
+    try:
+        while not d.eof:
+            data = d.unconsumed_tail
+            if not data:
+                data = read(_CHUNK)
+                if not data:
+                    raise ProfileError("truncated gzip data", source)
+                fed += len(data)
+            want = _CHUNK if room is None else min(room - pos + 1, _CHUNK)
+            out = d.decompress(data, want)
+            pos += len(out)
+            consumed = fed - len(d.unconsumed_tail)
+            if pos > SLACK and pos > MAX_RATIO * consumed:
+                raise ProfileError(
+                    f"gzip data inflates to over {_mib(pos)} from {consumed} bytes (more than "
+                    f"{MAX_RATIO}x, which no profile compresses to): refusing a gzip bomb",
+                    source)
+            if pos > MAX_INFLATED:
+                raise ProfileError(f"gzip data inflates beyond {_mib(MAX_INFLATED)}, more than "
+                                   "any real profile: refusing it", source)
+            if room is not None and pos > room:
+                raise ProfileError("gzip data longer than its trailer says", source)
+            sink(out)
+    except zlib.error as exc:
+        raise ProfileError(f"corrupt gzip data ({exc})", source) from None
+    return pos, d.unused_data
+
+
+def inflate(data: bytes, source: str = "<bytes>") -> bytes:
+    """Inflate a gzip body held in memory (the first member; later bytes are ignored, as Go
+    writes one member), within the caps; ``ProfileError`` names the problem."""
+    view = memoryview(data)
+    at = 0
+
+    def read(n: int) -> bytes:
+        nonlocal at
+        piece = bytes(view[at:at + n])
+        at += len(piece)
+        return piece
+
+    out = bytearray()
+    _inflate(read, out.extend, source)
+    return bytes(out)
 
 
 def _gunzip(path: str) -> mmap.mmap | None:
-    """Decompress the gzip file ``path`` a piece at a time into an anonymous map of the size
-    its trailer gives; None for anything else (not gzip, a size mismatch, any error)."""
+    """Inflate the gzip file ``path`` into a private anonymous map of the size its trailer
+    gives; None for anything else (not gzip, a size mismatch, a bomb, any error): the usual
+    path (``inflate``) then names the problem."""
     try:
         with open(path, "rb") as f:
-            if f.read(2) != b"\x1f\x8b":
+            if f.read(2) != GZIP_MAGIC:
                 return None
+            total = f.seek(0, 2)
             f.seek(-4, 2)
             size = int.from_bytes(f.read(4), "little")  # ISIZE: the size mod 2^32
-            if size == 0 or not hasattr(mmap, "MADV_DONTNEED") or not hasattr(mmap, "MAP_PRIVATE"):
+            if (size == 0 or size > inflate_limit(total) or not hasattr(mmap, "MADV_DONTNEED")
+                    or not hasattr(mmap, "MAP_PRIVATE")):
                 return None
             f.seek(0)
             # private: MADV_DONTNEED then frees the pages (on a shared anonymous map, Python's
             # default, they only leave RSS and stay allocated as shmem)
             mm = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-            d = zlib.decompressobj(16 + zlib.MAX_WBITS)
             pos = 0
-            while not d.eof:
-                data = d.unconsumed_tail or f.read(1 << 20)
-                if not data:
-                    return None  # truncated
-                out = d.decompress(data, min(size - pos + 1, 1 << 20))
-                if pos + len(out) > size:
-                    return None  # larger than the trailer says (over 4 GiB, or corrupt)
-                mm[pos : pos + len(out)] = out
+
+            def sink(out: bytes) -> None:
+                nonlocal pos
+                mm[pos:pos + len(out)] = out
                 pos += len(out)
-            if pos != size or d.unused_data or f.read(1):
+
+            n, rest = _inflate(f.read, sink, path, room=size)
+            if n != size or rest or f.read(1):
                 return None  # several members or trailing bytes: the usual path decides
             return mm
-    except (OSError, zlib.error, ValueError, OverflowError):
+    except (OSError, ValueError, OverflowError, ProfileError):
         return None
 
 
@@ -78,7 +159,7 @@ def wait_ahead() -> None:
 def gunzip_owned(path: str) -> mmap.mmap | None:
     """The decompressed gzip file ``path`` in a private anonymous map the caller owns (its
     pages can be released as they are read); None when it is not a single-member gzip file
-    (the caller then reads it the usual way, which names any problem)."""
+    within the caps (the caller then reads it the usual way, which names any problem)."""
     with _ahead_lock:
         pending = path in _ahead or (_ahead_thread is not None and _ahead_thread.is_alive())
     if pending:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from leaksleuth.errors import UsageError
+from leaksleuth.errors import ProfileError, UsageError
 from leaksleuth.profile.model import Int64Array, Profile
 from leaksleuth.profile.snapshot import Snapshot
 
@@ -141,7 +141,7 @@ def _frames(profile: Profile) -> _Frames:
     offs = profile.stack_offsets
     locs = profile.stack_locations
     if len(locs) and (locs.min() < 1 or locs.max() > len(profile.locations)):
-        raise UsageError("profile has stack entries naming no location")
+        raise ProfileError("profile has stack entries naming no location")
     if not len(profile.locations) or bool((loc_len[1:] == 1).all()):
         return _Frames(offs[1:], np.diff(offs), locs, flat_names[loc_start],
                        tuple(name_table), tuple(files))
@@ -189,7 +189,7 @@ def build_flame(profile: Profile, *, base: Profile | None = None,
     Negative values in ``profile`` (a diff) count as base; see the module docstring.
     """
     if profile.n_samples and not profile.sample_types:
-        raise UsageError("profile has no sample types")
+        raise ProfileError("profile has no sample types")
     col = _pick_column(profile, sample_index)
     st = profile.sample_types[col] if profile.sample_types else None
     sample_type = st.type if st else "samples"
@@ -347,15 +347,28 @@ def growth_flame(snapshots: Sequence[Snapshot], *, sample_index: str = "inuse_sp
                  **kw: Any) -> FlameGraph | None:
     """The differential flame graph of in-use growth from the first to the last heap profile.
 
-    With one heap profile it is a plain flame graph of it; with none, None.
+    With one heap profile it is a plain flame graph of it; with none, None. Profiles that do
+    not parse (or lack ``sample_index``) are skipped, as the analysis skips them: the nearest
+    good ones are used.
     """
     heaps = [s for s in snapshots if s.heap_loader is not None]
-    if not heaps:
+
+    def first_good(order: Sequence[Snapshot]) -> tuple[Snapshot, Profile] | None:
+        for snap in order:
+            try:
+                p = snap.heap()
+            except ProfileError:
+                continue
+            if p is not None and any(st.type == sample_index for st in p.sample_types):
+                return snap, p
         return None
-    last = heaps[-1].heap()
-    first = heaps[0].heap() if len(heaps) > 1 else None
-    if last is None:
+
+    found_last = first_good(heaps[::-1])
+    if found_last is None:
         return None
-    title = (f"snapshots {heaps[0].seq} → {heaps[-1].seq}" if first is not None
-             else f"snapshot {heaps[-1].seq}")
+    s_last, last = found_last
+    found_first = first_good([s for s in heaps if s.seq < s_last.seq])
+    first = found_first[1] if found_first else None
+    title = (f"snapshots {found_first[0].seq} → {s_last.seq}" if found_first
+             else f"snapshot {s_last.seq}")
     return build_flame(last, base=first, sample_index=sample_index, title=title, **kw)

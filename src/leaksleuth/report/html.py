@@ -23,7 +23,7 @@ from markupsafe import Markup
 
 from leaksleuth import __version__
 from leaksleuth.analyze.diagnosis import Diagnosis
-from leaksleuth.errors import UsageError
+from leaksleuth.errors import OutputError
 from leaksleuth.fsutil import atomic_write_text
 from leaksleuth.report.flame import FlameGraph
 from leaksleuth.report.json import finite
@@ -170,9 +170,9 @@ def write_report(path: str | Path, html: str) -> Path:
     """Write the page atomically (a half-written report is worse than none)."""
     out = Path(path)
     if out.is_dir():
-        raise UsageError(f"{out}: is a directory; give a file name for the HTML report")
+        raise OutputError(f"{out}: is a directory; give a file name for the HTML report")
     try:
         atomic_write_text(out, html)
     except OSError as exc:
-        raise UsageError(f"{out}: cannot write the report ({exc.strerror})") from None
+        raise OutputError(f"{out}: cannot write the report ({exc.strerror})") from None
     return out

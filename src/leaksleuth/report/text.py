@@ -58,6 +58,10 @@ def _when(ts: float) -> str:
 def _header(d: Diagnosis) -> Text:
     t = Text()
     t.append(f" {d.verdict.upper()} ", style=VERDICT_STYLE.get(d.verdict, "bold"))
+    if d.service_lost is not None:
+        lost = "SERVICE RESTARTED" if d.service_lost.restarted else "SERVICE LOST"
+        t.append(" ")
+        t.append(f" {lost} ", style="bold white on red")
     t.append("  ")
     t.append(d.target or "(unknown target)", style="bold")
     if d.go_version:
