@@ -257,7 +257,8 @@ def etcd_new_keys(svc: Service) -> Load:
 
     def step(c: httpx.Client, i: int) -> None:
         c.post(f"{svc.api}/v3/kv/put",
-               json={"key": _b64(f"/registry/pods/ns-{i % 97}/pod-{i:08d}"), "value": value})
+               json={"key": _b64(f"/registry/pods/ns-{i % 97}/pod-{i:08d}-" + "x" * 200),
+                     "value": value})
     return Load(step, workers=3, pause=0.005)
 
 

@@ -44,6 +44,8 @@ class HeapSeries:
     growth_bytes_per_second: float  # robust slope of the floor
     growth_p_value: float | None = None  # trend test; None when too few points
     plateau: bool = False  # growth that stopped (warm-up, bounded cache)
+    live_estimate: tuple[int, ...] = ()  # NextGC after the forced GC on HeapAlloc's scale
+    floor_signal: str = ""  # what floor_bytes is
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,24 @@ class MapFinding:
 
 
 @dataclass(frozen=True)
+class Sensitivity:
+    """What the window could have seen: the noise on the live-heap signal, the smallest growth
+    it detects, and how long to watch for growth that matters. ``no-leak`` means growth below
+    ``detectable_bytes_per_second`` (detected with ``detection_probability``);
+    ``inconclusive`` means that rate is above ``material_bytes_per_second``."""
+
+    signal: str  # which live-heap signal the figures are for
+    noise_bytes: float  # robust standard deviation of the signal around its trend
+    detectable_bytes_per_second: float | None  # None: too few points to detect anything
+    detection_probability: float
+    growth_upper_bytes_per_second: float | None  # one-sided upper confidence bound of the slope
+    confidence: float  # of that bound
+    material_bytes_per_second: float  # the growth rate that matters for this heap
+    watch_seconds: float | None  # window needed to detect the material rate (None: beyond a week)
+    interval_seconds: float  # the snapshot spacing the watch time assumes
+
+
+@dataclass(frozen=True)
 class Suspect:
     rank: int
     kind: SuspectKind
@@ -98,6 +118,7 @@ class Suspect:
     variable: str | None = None  # when gdb inspection names one
     inuse_series: tuple[int, ...] = ()  # per snapshot, for charts
     allocation: str | None = None  # map growth / slice growth / channel ... when classified
+    steady: bool | None = None  # heap suspects: long-lived growth (monotone, survives GC)
 
 
 @dataclass(frozen=True)
@@ -113,6 +134,7 @@ class Diagnosis:
     maps: tuple[MapFinding, ...] = ()
     settings: dict[str, Any] = field(default_factory=dict)  # interval, gc, duration...
     schema: str = SCHEMA
+    sensitivity: Sensitivity | None = None  # None when too little data to say
 
     def to_json_dict(self) -> dict[str, Any]:
         """The documented JSON contract (tuples become lists)."""
