@@ -26,6 +26,12 @@ from pathlib import Path
 
 import httpx
 
+from leaksleuth.analyze.diagnosis import Diagnosis
+from leaksleuth.analyze.engine import diagnose_session
+from leaksleuth.collect.collector import CollectConfig, collect
+from leaksleuth.collect.session import open_session
+from leaksleuth.profile.snapshot import Snapshot
+
 PUSHGATEWAY = "/usr/bin/prometheus-pushgateway"
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
 ETCD = "/usr/bin/etcd"
@@ -106,8 +112,10 @@ def pushgateway() -> contextlib.AbstractContextManager[Service]:
     def argv(_: Path) -> tuple[list[str], str, str, str]:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        return ([PUSHGATEWAY, f"--web.listen-address=127.0.0.1:{port}"], base, base,
-                base + "/-/ready")
+        # Debian's default persists to /var/lib/prometheus/pushgateway.data, shared by every
+        # instance on the machine: keep each test's groups in its own memory only
+        return ([PUSHGATEWAY, f"--web.listen-address=127.0.0.1:{port}", "--persistence.file="],
+                base, base, base + "/-/ready")
     return _run("pushgateway", argv)
 
 
@@ -292,9 +300,10 @@ WORKLOADS: tuple[Workload, ...] = (
              ("github.com/prometheus/pushgateway/storage.",)),
     Workload("pushgateway-same-groups", pushgateway, push_same_groups, False),
     Workload("alertmanager-new-alerts", alertmanager, alerts_new_labels, True,
-             ("github.com/prometheus/alertmanager/",)),
+             ("github.com/prometheus/alertmanager/store.",
+              "github.com/prometheus/alertmanager/provider/mem.")),
     Workload("alertmanager-same-alerts", alertmanager, alerts_same_labels, False),
-    Workload("etcd-new-keys", etcd, etcd_new_keys, True, ("go.etcd.io/etcd/",)),
+    Workload("etcd-new-keys", etcd, etcd_new_keys, True, ("go.etcd.io/etcd/mvcc.",)),
     Workload("etcd-fixed-keys-compacted", etcd, etcd_fixed_keys, False),
 )
 
@@ -324,3 +333,89 @@ def loaded(w: Workload, seconds: float) -> Iterator[tuple[Service, Load]]:
         finally:
             stop.set()
             th.join(30)
+
+
+@dataclass
+class Run:
+    """One workload collected for a window, and the diagnoses of that window and its parts."""
+
+    workload: Workload
+    diagnoses: dict[str, Diagnosis] = field(default_factory=dict)  # label -> diagnosis
+    requests: int = 0
+    error: str | None = None
+    session: Path | None = None
+
+
+def windows_of(snaps: list[Snapshot], seconds: float) -> list[list[Snapshot]]:
+    """Consecutive sub-windows of ``seconds`` each (the last one ends with the session)."""
+    if not snaps:
+        return []
+    out = []
+    end = snaps[-1].time
+    while end - seconds >= snaps[0].time - 0.5:
+        out.append([s for s in snaps if end - seconds - 0.5 <= s.time <= end + 0.5])
+        end -= seconds
+    return out[::-1]
+
+
+def run_workload(w: Workload, window: float, interval: float, out: Path, *,
+                 warmup: float = 20.0, sub_windows: tuple[float, ...] = ()) -> Run:
+    """Warm the service up under load, collect ``window`` seconds with the real collector,
+    diagnose the window (label ``"<window>s"``) and each consecutive sub-window
+    (``"<sub>s#<k>"``)."""
+    run = Run(w)
+    try:
+        with loaded(w, warmup + window + 30) as (svc, load):
+            time.sleep(warmup)
+            info = collect(CollectConfig(svc.url, interval=interval, duration=window + interval,
+                                         out_dir=out / w.name, metrics_path="",
+                                         timeout=10.0))
+            run.requests = load.done
+        run.session = info.path
+        settings = {"interval": interval, "gc": True}
+        snaps = list(open_session(info.path).snapshots())
+        run.diagnoses[f"{window:.0f}s"] = diagnose_session(snaps, settings=settings,
+                                                           target=svc.url)
+        for sub in sub_windows:
+            for k, part in enumerate(windows_of(snaps, sub)):
+                run.diagnoses[f"{sub:.0f}s#{k}"] = diagnose_session(
+                    part, settings=settings, target=svc.url)
+    except Exception as exc:  # reported per workload by the caller, not lost in a thread
+        run.error = f"{type(exc).__name__}: {exc}"
+    return run
+
+
+def names_storage(w: Workload, d: Diagnosis, top: int = 5) -> bool:
+    """Whether one of the first suspects names the service's own storage code."""
+    for s in d.suspects[:top]:
+        if any(f.startswith(w.storage) for f in (s.function, *s.stack)):
+            return True
+    return False
+
+
+def right(w: Workload, d: Diagnosis, *, full_window: bool) -> bool:
+    """The verdict rules: with the full window, leaks are ``leak`` naming the storage code and
+    healthy services ``no-leak``; any shorter window may say ``inconclusive`` instead, but a
+    leak is never ``no-leak`` and a healthy service never ``leak``."""
+    if w.leaking:
+        if d.verdict == "leak":
+            return names_storage(w, d)
+        return not full_window and d.verdict == "inconclusive"
+    return d.verdict == "no-leak" or (not full_window and d.verdict == "inconclusive")
+
+
+def run_all(workloads: tuple[Workload, ...], window: float, interval: float, out: Path, *,
+            sub_windows: tuple[float, ...] = (), warmup: float = 20.0) -> list[Run]:
+    """Every workload at the same time (each on its own service), in threads."""
+    runs: dict[str, Run] = {}
+
+    def one(w: Workload) -> None:
+        runs[w.name] = run_workload(w, window, interval, out, warmup=warmup,
+                                    sub_windows=sub_windows)
+
+    threads = [threading.Thread(target=one, args=(w,)) for w in workloads]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return [runs[w.name] for w in workloads]

@@ -27,7 +27,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from realservices.harness import WORKLOADS, Service, by_name, loaded  # noqa: E402
+from realservices.harness import WORKLOADS, Service, by_name, loaded
 
 GAUGES = re.compile(
     r"^(go_memstats_heap_alloc_bytes|go_memstats_next_gc_bytes|go_memstats_heap_inuse_bytes|"

@@ -21,9 +21,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from leaksleuth.collect.collector import CollectConfig, collect  # noqa: E402
-from realservices.harness import WORKLOADS, by_name, loaded  # noqa: E402
-from realservices.observe import scrape  # noqa: E402
+from leaksleuth.collect.collector import CollectConfig, collect
+from realservices.harness import WORKLOADS, by_name, loaded
+from realservices.observe import scrape
 
 
 def record(name: str, seconds: float, interval: float, warmup: float, out: Path) -> Path:

@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from leaksleuth.analyze.engine import diagnose_session  # noqa: E402
-from leaksleuth.collect.session import open_session  # noqa: E402
-from realservices.harness import by_name  # noqa: E402
+from leaksleuth.analyze.engine import diagnose_session
+from leaksleuth.collect.session import open_session
+from realservices.harness import by_name
 
 
 def main() -> None:

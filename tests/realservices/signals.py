@@ -23,9 +23,9 @@ from numpy.typing import NDArray
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from leaksleuth.analyze.series import SessionSeries, reduce_session  # noqa: E402
-from leaksleuth.analyze.trend import detectable_rate, noise_scale, robust_trend  # noqa: E402
-from leaksleuth.collect.session import open_session  # noqa: E402
+from leaksleuth.analyze.series import SessionSeries, reduce_session
+from leaksleuth.analyze.trend import detectable_rate, noise_scale, robust_trend
+from leaksleuth.collect.session import open_session
 
 Arr = NDArray[np.float64]
 

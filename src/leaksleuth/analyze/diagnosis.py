@@ -88,9 +88,9 @@ class MapFinding:
 @dataclass(frozen=True)
 class Sensitivity:
     """What the window could have seen: the noise on the live-heap signal, the smallest growth
-    it detects, and how long to watch for growth that matters. ``no-leak`` means growth below
-    ``detectable_bytes_per_second`` (detected with ``detection_probability``);
-    ``inconclusive`` means that rate is above ``material_bytes_per_second``."""
+    the leak test catches, and how long to watch for growth that matters. ``no-leak`` means
+    the slope's upper bound (at ``confidence``) is at most ``material_bytes_per_second``;
+    ``inconclusive`` (with enough data) means it is not."""
 
     signal: str  # which live-heap signal the figures are for
     noise_bytes: float  # robust standard deviation of the signal around its trend

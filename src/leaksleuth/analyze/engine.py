@@ -54,12 +54,13 @@ from leaksleuth.analyze.trend import (
     ALPHA,
     DETECTION_POWER,
     MIN_POINTS,
+    TAIL_POINTS,
     Growth,
     assess_growth,
     detectable_rate,
-    noise_scale,
     slope_upper_bound,
     watch_time,
+    window_noise,
 )
 from leaksleuth.analyze.units import human_bytes, human_duration, human_p, human_rate
 from leaksleuth.profile.frames import import_path
@@ -169,6 +170,9 @@ def _live_estimate(series: SessionSeries, floor: FloatArray) -> FloatArray | Non
     return np.where(ok, ng * med, np.nan)
 
 
+STEADY_MIN_STEPS = 3  # rises of a site's lower envelope; heap profiles are sampled (~512 KiB)
+
+
 @dataclass(frozen=True)
 class _Steady:
     """A site whose in-use bytes grow like a store (monotone, kept across GC cycles)."""
@@ -197,6 +201,8 @@ def _steady_site(t: FloatArray, b: FloatArray, cfg: AnalysisConfig,
     if not g.growing or g.tail.tau < cfg.steady_min_tau:
         return None
     env = _lower_envelope(b)
+    if int(np.count_nonzero(np.diff(env) > 0)) < STEADY_MIN_STEPS:
+        return None  # one or two profile samples appearing is not a trend
     third = max(1, len(b) // 3)
     env_rise = float(np.median(env[-third:]) - np.median(env[:third]))
     trend_rise = g.full.slope * (float(t[-1] - t[0]) * (1 - 1 / 3))
@@ -234,7 +240,7 @@ def _interval(series: SessionSeries, settings: Mapping[str, Any]) -> float:
 
 def _sensitivity(
     t: FloatArray, signals: Sequence[tuple[str, FloatArray]], *, min_rise: float,
-    material: float, interval: float, cfg: AnalysisConfig,
+    material: float, interval: float, cfg: AnalysisConfig, plateau: bool = False,
 ) -> Sensitivity | None:
     """What this window could have seen, on the least noisy live-heap signal."""
     best: tuple[float, str, FloatArray, FloatArray] | None = None
@@ -242,7 +248,7 @@ def _sensitivity(
         ok = _finite(y)
         if int(ok.sum()) < MIN_POINTS:
             continue
-        noise = noise_scale(t[ok], y[ok])
+        noise = window_noise(t[ok], y[ok])
         if best is None or noise < best[0]:
             best = (noise, name, t[ok], y[ok])
     if best is None:
@@ -250,6 +256,9 @@ def _sensitivity(
     noise, name, tt, yy = best
     det = detectable_rate(tt, noise, min_rise=min_rise)
     watch = watch_time(interval, noise, material, min_rise=min_rise)
+    if plateau:  # the early rise was a warm-up: bound the slope of what came after it
+        h = min(len(tt), max(TAIL_POINTS, len(tt) - len(tt) // 2))
+        tt, yy = tt[-h:], yy[-h:]
     upper = slope_upper_bound(tt, yy, cfg.upper_confidence)
     return Sensitivity(
         signal=name, noise_bytes=round(noise, 1),
@@ -691,7 +700,8 @@ def diagnose_series(
     steady = _steady_sites(series, cfg) if gc_ok else {}
     material = max(cfg.material_rate, med / cfg.material_doubling_seconds)
     sens = _sensitivity(times, signals, min_rise=floor_min_rise, material=material,
-                        interval=_interval(series, settings), cfg=cfg) if enough else None
+                        interval=_interval(series, settings), cfg=cfg,
+                        plateau=heap_g.plateau) if enough else None
     cands: list[_Candidate] = []
     if floor_growing or g_growing or steady:
         verdict: Verdict = "leak"
@@ -701,9 +711,9 @@ def diagnose_series(
             sites = [s for s in sites
                      if s[1].function in steady or _shares(s[1], g_frames, g_cands)]
         cands = _cross_check(g_cands, g_frames, sites)
-    elif enough and sens is not None and sens.detectable_bytes_per_second is not None \
-            and sens.detectable_bytes_per_second <= sens.material_bytes_per_second:
-        verdict = "no-leak"
+    elif enough and sens is not None and sens.growth_upper_bytes_per_second is not None \
+            and sens.growth_upper_bytes_per_second <= sens.material_bytes_per_second:
+        verdict = "no-leak"  # growth, if any, is below a rate that matters, with confidence
     else:
         verdict = "inconclusive"
     if maps:
@@ -800,9 +810,12 @@ def _summary(verdict: Verdict, heap_g: Growth, gr: Growth, suspects: tuple[Suspe
              floor_growing: bool = True) -> str:
     span = human_duration(window.end - window.start)
     if verdict == "inconclusive" and enough and sens is not None:
+        upper = sens.growth_upper_bytes_per_second
+        hide = (f"growth of up to {human_rate(upper)} ({sens.confidence:.0%} confidence)"
+                if upper is not None else "growth that matters")
         return (f"Inconclusive: no sustained growth over {span}, but the live heap moves by "
-                f"±{human_bytes(sens.noise_bytes)} between snapshots, which could hide growth "
-                f"that matters; {sensitivity_words(sens)}.")
+                f"±{human_bytes(sens.noise_bytes)} between snapshots, which could hide {hide}; "
+                f"{sensitivity_words(sens)}.")
     if verdict == "inconclusive":
         return (f"Inconclusive: {window.snapshots} snapshot(s) over {span} and "
                 f"{window.gc_cycles} GC cycle(s) are too few to tell a leak from noise; collect "
@@ -817,12 +830,15 @@ def _summary(verdict: Verdict, heap_g: Growth, gr: Growth, suspects: tuple[Suspe
             return (f"No leak: the heap floor grew early and then levelled off (a warm-up or a "
                     f"bounded cache) and stayed flat over the last part of {span}.")
         bound = ""
-        if sens is not None and sens.detectable_bytes_per_second is not None:
-            bound = (f" Growth, if any, is below {human_rate(sens.detectable_bytes_per_second)}"
-                     f" (a faster one is caught {sens.detection_probability:.0%} of the time"
-                     + (f"; slope under {human_rate(max(sens.growth_upper_bytes_per_second, 0))}"
-                        f" with {sens.confidence:.0%} confidence"
-                        if sens.growth_upper_bytes_per_second is not None else "") + ").")
+        if sens is not None and sens.growth_upper_bytes_per_second is not None:
+            bound = (f" Growth, if any, is below "
+                     f"{human_rate(max(sens.growth_upper_bytes_per_second, 0.0))} with "
+                     f"{sens.confidence:.0%} confidence")
+            if sens.detectable_bytes_per_second is not None:
+                bound += (f"; growth of {human_rate(sens.detectable_bytes_per_second)} or more "
+                          f"would have been called a leak {sens.detection_probability:.0%} "
+                          "of the time")
+            bound += "."
         return (f"No leak: the heap floor ({floor_source}) and the goroutine count show no "
                 f"sustained growth over {span} and {window.gc_cycles} GC cycles.{bound}")
     parts = []

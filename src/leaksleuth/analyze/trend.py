@@ -193,6 +193,24 @@ def noise_scale(
     return GAUSS_MAD * float(np.median(np.abs(resid - np.median(resid))))
 
 
+def window_noise(
+    times: Sequence[float] | FloatArray, values: Sequence[float] | FloatArray
+) -> float:
+    """The noise the decision rule faces, on the tail ``assess_growth`` tests (a warm-up ramp
+    before it is not noise): robust scatter around the tail's trend line, and never less than
+    what successive differences show (1.4826 x MAD(diff) / sqrt 2, blind to curvature)."""
+    t = np.asarray(times, dtype=np.float64)
+    y = np.asarray(values, dtype=np.float64)
+    n = len(t)
+    if n < 3:
+        return 0.0
+    h = min(n, max(TAIL_POINTS, n - n // 2))
+    tail = noise_scale(t[n - h:], y[n - h:])
+    d = np.diff(y[n - h:])
+    by_diff = GAUSS_MAD * float(np.median(np.abs(d - np.median(d)))) / math.sqrt(2.0)
+    return max(tail, by_diff)
+
+
 class _TailSimulation:
     """The tail test run on SIMULATIONS noisy lines at once (vectorized over pairs)."""
 
