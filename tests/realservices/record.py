@@ -26,8 +26,10 @@ from realservices.harness import WORKLOADS, by_name, loaded
 from realservices.observe import scrape
 
 
-def record(name: str, seconds: float, interval: float, warmup: float, out: Path) -> Path:
+def record(name: str, seconds: float, interval: float, warmup: float | None,
+           out: Path) -> Path:
     w = by_name(name)
+    warmup = w.warmup if warmup is None else warmup
     with loaded(w, warmup + seconds + 10) as (svc, load):
         time.sleep(warmup)
         stop = threading.Event()
@@ -58,7 +60,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=150)
     ap.add_argument("--interval", type=float, default=1)
-    ap.add_argument("--warmup", type=float, default=20)
+    ap.add_argument("--warmup", type=float, default=None, help="default: the workload's")
     ap.add_argument("--out", type=Path, default=Path("artifacts/rs-sessions"))
     ap.add_argument("workloads", nargs="*", default=[w.name for w in WORKLOADS])
     a = ap.parse_args()

@@ -325,7 +325,13 @@ def watch_time(
 
     def ok(span: float) -> bool:
         n = int(span // interval + 1e-9) + 1
-        return n >= MIN_POINTS and _detectable(n, span, sigma, min_rise, alpha, power) <= rate
+        if n < MIN_POINTS:
+            return False
+        h, tail_span = _tail_design(n, span)
+        if sigma <= 0:
+            return rate * tail_span >= min_rise
+        sim = _TailSimulation(h, tail_span, alpha)
+        return sim.need_tau < 1.0 and sim.power(rate, sigma, min_rise) >= power
 
     lo = interval * (MIN_POINTS - 1)
     if ok(lo):
