@@ -9,7 +9,6 @@ import math
 
 import numpy as np
 import pytest
-from test_analyze import BASE, MB, HeapSpec, series
 
 from leaksleuth.analyze.engine import diagnose_session
 from leaksleuth.analyze.trend import (
@@ -22,6 +21,7 @@ from leaksleuth.analyze.trend import (
 )
 from leaksleuth.report.html import render_html
 from leaksleuth.report.text import to_text
+from test_analyze import BASE, MB, HeapSpec, series
 
 
 def _hits(t: np.ndarray, rate: float, sigma: float, seed: int, runs: int = 120) -> float:

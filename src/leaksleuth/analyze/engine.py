@@ -697,11 +697,16 @@ def diagnose_series(
     enough = heap_g.enough_data and gc_ok  # "no-leak" needs the heap side; a leak does not
     floor_growing = heap_g.growing and gc_ok
     g_growing = bool(g_cands) or (gr_total.growing and stack_g.growing)
-    steady = _steady_sites(series, cfg) if gc_ok else {}
     material = max(cfg.material_rate, med / cfg.material_doubling_seconds)
     sens = _sensitivity(times, signals, min_rise=floor_min_rise, material=material,
                         interval=_interval(series, settings), cfg=cfg,
                         plateau=heap_g.plateau) if enough else None
+    steady = _steady_sites(series, cfg) if gc_ok else {}
+    if sens is not None and sens.growth_upper_bytes_per_second is not None:
+        # a site cannot leak faster than the whole live heap can be growing: faster "growth"
+        # is memory moving between sites (a log filling before it is truncated) or sampling
+        steady = {f: st for f, st in steady.items()
+                  if st.growth.slope <= max(sens.growth_upper_bytes_per_second, 0.0)}
     cands: list[_Candidate] = []
     if floor_growing or g_growing or steady:
         verdict: Verdict = "leak"
