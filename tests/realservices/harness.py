@@ -36,6 +36,7 @@ PUSHGATEWAY = "/usr/bin/prometheus-pushgateway"
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
 ETCD = "/usr/bin/etcd"
 MAX_REQUESTS = 200_000  # a hard cap on every load loop, whatever its deadline
+MAX_EXTRA_WARMUP = 60.0  # seconds a warm-up may wait for its request count
 
 
 def free_port() -> int:
@@ -214,7 +215,7 @@ def _metrics_body(i: int, n: int = 40) -> bytes:
 def push_new_groups(svc: Service) -> Load:
     """Every push goes to a group never seen before: the gateway keeps each one forever."""
     def step(c: httpx.Client, i: int) -> None:
-        c.put(f"{svc.api}/metrics/job/batch/instance/host-{i}", content=_metrics_body(i))
+        c.put(f"{svc.api}/metrics/job/batch/instance/host-{i}", content=_metrics_body(i, 100))
     return Load(step, workers=3, pause=0.05)
 
 
@@ -265,7 +266,7 @@ def etcd_new_keys(svc: Service) -> Load:
 
     def step(c: httpx.Client, i: int) -> None:
         c.post(f"{svc.api}/v3/kv/put",
-               json={"key": _b64(f"/registry/pods/ns-{i % 97}/pod-{i:08d}-" + "x" * 200),
+               json={"key": _b64(f"/registry/pods/ns-{i % 97}/pod-{i:08d}-" + "x" * 1000),
                      "value": value})
     return Load(step, workers=3, pause=0.005)
 
@@ -294,6 +295,7 @@ class Workload:
     leaking: bool
     storage: tuple[str, ...] = ()  # the service's own storage code a leak suspect must name
     warmup: float = 20.0  # seconds under load before the window (what plain pprof showed)
+    warmup_requests: int = 0  # ... and at least this many requests served (slow machines)
 
 
 WORKLOADS: tuple[Workload, ...] = (
@@ -312,8 +314,9 @@ WORKLOADS: tuple[Workload, ...] = (
     # (where plain pprof charges most of the growth: see README.md)
     Workload("etcd-new-keys", etcd, etcd_new_keys, True,
              ("go.etcd.io/etcd/mvcc.", "go.etcd.io/etcd/etcdserver/etcdserverpb.(*PutRequest)"),
-             warmup=40.0),
-    Workload("etcd-fixed-keys-compacted", etcd, etcd_fixed_keys, False, warmup=40.0),
+             warmup=40.0, warmup_requests=9000),
+    Workload("etcd-fixed-keys-compacted", etcd, etcd_fixed_keys, False, warmup=40.0,
+             warmup_requests=9000),
 )
 
 
@@ -375,8 +378,11 @@ def run_workload(w: Workload, window: float, interval: float, out: Path, *,
     run = Run(w)
     warmup = w.warmup if warmup is None else warmup
     try:
-        with loaded(w, warmup + window + 30) as (svc, load):
+        with loaded(w, warmup + window + MAX_EXTRA_WARMUP + 30) as (svc, load):
             time.sleep(warmup)
+            until = time.monotonic() + MAX_EXTRA_WARMUP
+            while load.done < w.warmup_requests and time.monotonic() < until:
+                time.sleep(0.5)
             info = collect(CollectConfig(svc.url, interval=interval, duration=window + interval,
                                          out_dir=out / w.name, metrics_path="",
                                          timeout=10.0))

@@ -669,9 +669,12 @@ def diagnose_series(
     live = _live_estimate(series, floor) if floor is series.heap_alloc else None
     signals: list[tuple[str, FloatArray]] = [(floor_source, floor)]
     if live is not None:
+        # two readings of one quantity, each tested at ALPHA / 2 (Bonferroni): growth in
+        # either is growth, and the pair is no more trigger-happy than one reading alone
         signals.append((LIVE_ESTIMATE, live))
         lm = _finite(live)
-        live_g = assess_growth(times[lm], live[lm], min_rise=floor_min_rise)
+        live_g = assess_growth(times[lm], live[lm], min_rise=floor_min_rise, alpha=ALPHA / 2)
+        heap_g = assess_growth(t_f, y_f, min_rise=floor_min_rise, alpha=ALPHA / 2)
         if live_g.growing and not heap_g.growing:
             heap_g = live_g  # the less noisy reading sees what the floor's noise hides
             floor_source = LIVE_ESTIMATE
@@ -708,6 +711,7 @@ def diagnose_series(
         steady = {f: st for f, st in steady.items()
                   if st.growth.slope <= max(sens.growth_upper_bytes_per_second, 0.0)}
     cands: list[_Candidate] = []
+    unexplained = False
     if floor_growing or g_growing or steady:
         verdict: Verdict = "leak"
         floor_slope = heap_g.slope if floor_growing else 0.0
@@ -716,6 +720,11 @@ def diagnose_series(
             sites = [s for s in sites
                      if s[1].function in steady or _shares(s[1], g_frames, g_cands)]
         cands = _cross_check(g_cands, g_frames, sites)
+        if not cands and not g_growing and heap_g.slope < material:
+            # a slow rise of the total that no allocation site shares: on a busy service that
+            # is in-flight memory drifting, not a leak anyone could fix; say what would settle it
+            verdict = "inconclusive"
+            unexplained = True
     elif enough and sens is not None and sens.growth_upper_bytes_per_second is not None \
             and sens.growth_upper_bytes_per_second <= sens.material_bytes_per_second:
         verdict = "no-leak"  # growth, if any, is below a rate that matters, with confidence
@@ -768,6 +777,12 @@ def diagnose_series(
     )
     summary = _summary(verdict, heap_g, gr_total, suspects, series, floor_source, window,
                        sens, enough, floor_growing)
+    if unexplained:
+        summary = (f"Inconclusive: the live heap rose {human_rate(heap_g.slope)} over "
+                   f"{human_duration(window.end - window.start)}, but no allocation site or "
+                   "goroutine group gained memory; "
+                   + (sensitivity_words(sens) if sens is not None else "collect for longer")
+                   + ".")
     return Diagnosis(
         target=target, window=window, verdict=verdict, summary=summary, heap=heap,
         goroutines=goroutines, suspects=suspects, go_version=go_version, maps=maps,
