@@ -49,6 +49,8 @@ class HeapSeries:
     growth_bytes_per_second: float  # robust slope of the floor
     growth_p_value: float | None = None  # trend test; None when too few points
     plateau: bool = False  # growth that stopped (warm-up, bounded cache)
+    live_estimate: tuple[int, ...] = ()  # NextGC after the forced GC on HeapAlloc's scale
+    floor_signal: str = ""  # what floor_bytes is
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,24 @@ class GoroutineSeries:
 
 
 @dataclass(frozen=True)
+class Sensitivity:
+    """What the window could have seen: the noise on the live-heap signal, the smallest growth
+    the leak test catches, and how long to watch for growth that matters. ``no-leak`` means
+    the slope's upper bound (at ``confidence``) is at most ``material_bytes_per_second``;
+    ``inconclusive`` (with enough data) means it is not."""
+
+    signal: str  # which live-heap signal the figures are for
+    noise_bytes: float  # robust standard deviation of the signal around its trend
+    detectable_bytes_per_second: float | None  # None: too few points to detect anything
+    detection_probability: float
+    growth_upper_bytes_per_second: float | None  # one-sided upper confidence bound of the slope
+    confidence: float  # of that bound
+    material_bytes_per_second: float  # the growth rate that matters for this heap
+    watch_seconds: float | None  # window needed to detect the material rate (None: beyond a week)
+    interval_seconds: float  # the snapshot spacing the watch time assumes
+
+
+@dataclass(frozen=True)
 class Suspect:
     rank: int
     kind: SuspectKind
@@ -88,6 +108,7 @@ class Suspect:
     variable: str | None = None  # when gdb inspection names one
     inuse_series: tuple[int, ...] = ()  # per snapshot, for charts
     allocation: str | None = None  # map growth / slice growth / channel ... when classified
+    steady: bool | None = None  # heap suspects: long-lived growth (monotone, survives GC)
 
 
 @dataclass(frozen=True)
@@ -127,6 +148,7 @@ class Diagnosis:
     schema: str = SCHEMA
     failed_ticks: tuple[FailedTick, ...] = ()  # ticks that stored nothing, in time order
     service_lost: ServiceLost | None = None
+    sensitivity: Sensitivity | None = None  # None when too little data to say
 
     def to_json_dict(self) -> dict[str, Any]:
         """The documented JSON contract (tuples become lists)."""

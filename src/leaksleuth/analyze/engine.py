@@ -34,6 +34,7 @@ from leaksleuth.analyze.diagnosis import (
     GoroutineSeries,
     HeapSeries,
     MapFinding,
+    Sensitivity,
     Suspect,
     SuspectKind,
     Verdict,
@@ -55,7 +56,18 @@ from leaksleuth.analyze.steady import (
     retention_summary,
     steady_findings,
 )
-from leaksleuth.analyze.trend import MIN_POINTS, Growth, assess_growth
+from leaksleuth.analyze.trend import (
+    ALPHA,
+    DETECTION_POWER,
+    MIN_POINTS,
+    TAIL_POINTS,
+    Growth,
+    assess_growth,
+    detectable_rate,
+    slope_upper_bound,
+    watch_time,
+    window_noise,
+)
 from leaksleuth.analyze.units import human_bytes, human_duration, human_p, human_rate
 from leaksleuth.profile.frames import import_path
 from leaksleuth.profile.snapshot import Snapshot
@@ -79,6 +91,13 @@ class AnalysisConfig:
     max_suspects: int = 10
     min_gc_cycles: int = 3  # fewer GC cycles in the window: the heap side is inconclusive
     steady: SteadyConfig = field(default_factory=SteadyConfig)  # findings without growth
+    # growth that matters: a no-leak verdict needs the window to detect this rate (or the heap
+    # doubling within material_doubling_seconds, when that is faster)
+    material_rate: float = 50e3
+    material_doubling_seconds: float = 1800.0
+    steady_min_tau: float = 0.6  # a site's growth counts on its own only when this consistent
+    steady_envelope_share: float = 0.5  # ... and its lower envelope keeps this share of the rise
+    upper_confidence: float = 0.95
 
 
 class SessionLike(Protocol):
@@ -103,6 +122,7 @@ class _Candidate:
     counts: FloatArray | None = None  # goroutines per snapshot (NaN where missing)
     server_side: bool = False  # a connection leak whose server end is in this process too
     sure: list[str] = field(default_factory=list)  # why the confidence is what it is
+    steady: bool | None = None  # heap sites: long-lived growth (see _steady_site)
 
 
 def _finite(a: FloatArray) -> NDArray[np.bool_]:
@@ -131,6 +151,131 @@ def _floor(series: SessionSeries, gc_forced: bool = True) -> tuple[FloatArray, s
     if int(_finite(ha).sum()) >= max(MIN_POINTS, int(_finite(series.profile_inuse).sum()) // 2):
         return ha, "HeapAlloc after a forced GC"
     return series.profile_inuse, "in-use bytes of the heap profile after a forced GC"
+
+
+LIVE_ESTIMATE = "NextGC after the forced GC, on HeapAlloc's scale"
+
+
+def _live_estimate(series: SessionSeries, floor: FloatArray) -> FloatArray | None:
+    """The heap goal right after the forced GC, rescaled to the floor.
+
+    From Go 1.18 the goal is live + (live + stacks + globals) x GOGC/100, computed from the
+    heap the GC has just marked, so it does not see what requests allocate between the GC and
+    the MemStats read; on busy services it is the less noisy live-heap reading. It is used only
+    while it moves in proportion to the floor (a GOMEMLIMIT near the heap, or the 4 MB minimum
+    goal, break the proportion): the ratio of the two must stay within 30% across the window.
+    """
+    ng = series.next_gc
+    ok = _finite(ng) & _finite(floor) & (ng > 0) & (floor > 0)
+    if int(ok.sum()) < MIN_POINTS:
+        return None
+    ratio = floor[ok] / ng[ok]
+    med = float(np.median(ratio))
+    q1, q3 = (float(x) for x in np.percentile(ratio, [25, 75]))
+    if not 0.05 < med < 1.0 or (q3 - q1) > 0.3 * med:
+        return None
+    return np.where(ok, ng * med, np.nan)
+
+
+STEADY_MIN_STEPS = 3  # rises of a site's lower envelope; heap profiles are sampled (~512 KiB)
+
+
+@dataclass(frozen=True)
+class _Steady:
+    """A site whose in-use bytes grow like a store (monotone, kept across GC cycles)."""
+
+    growth: Growth
+    envelope_share: float  # rise of the lower envelope / rise of the trend
+
+
+def _lower_envelope(y: FloatArray) -> FloatArray:
+    """Suffix minimum: what of each point is still there at every later snapshot."""
+    return np.minimum.accumulate(y[::-1])[::-1]
+
+
+def _steady_site(t: FloatArray, b: FloatArray, cfg: AnalysisConfig,
+                 alpha: float) -> _Steady | None:
+    """Long-lived growth, told from request-scoped churn.
+
+    A store or registry keeps what it gains: its in-use bytes rise consistently (high tau,
+    significant even after correcting for the number of sites tested) and its lower envelope
+    (the suffix minimum) rises with it. Churn from in-flight requests is mean-reverting: its
+    bytes jump up and back down, so its envelope stays at the bottom and its tau is low.
+    """
+    if len(b) < MIN_POINTS or b[-1] <= b[0]:
+        return None
+    g = assess_growth(t, b, min_rise=cfg.min_site_rise, alpha=alpha)
+    if not g.growing or g.tail.tau < cfg.steady_min_tau:
+        return None
+    env = _lower_envelope(b)
+    if int(np.count_nonzero(np.diff(env) > 0)) < STEADY_MIN_STEPS:
+        return None  # one or two profile samples appearing is not a trend
+    third = max(1, len(b) // 3)
+    env_rise = float(np.median(env[-third:]) - np.median(env[:third]))
+    trend_rise = g.full.slope * (float(t[-1] - t[0]) * (1 - 1 / 3))
+    share = env_rise / trend_rise if trend_rise > 0 else 0.0
+    if share < cfg.steady_envelope_share:
+        return None
+    return _Steady(g, share)
+
+
+def _steady_sites(series: SessionSeries, cfg: AnalysisConfig) -> dict[str, _Steady]:
+    """Own sites growing steadily, each judged at ALPHA / (sites tested) (Bonferroni)."""
+    m = series.has_heap
+    t = series.times[m]
+    if len(t) < MIN_POINTS:
+        return {}
+    tested = [s for s in series.sites.values()
+              if not is_stdlib(s.function) and s.bytes[m][-1] > s.bytes[m][0]
+              and float(np.max(s.bytes[m])) >= cfg.min_site_rise]
+    alpha = ALPHA / max(1, len(tested))
+    out: dict[str, _Steady] = {}
+    for site in tested:
+        st = _steady_site(t, site.bytes[m], cfg, alpha)
+        if st is not None:
+            out[site.function] = st
+    return out
+
+
+def _interval(series: SessionSeries, settings: Mapping[str, Any]) -> float:
+    iv = settings.get("interval")
+    if isinstance(iv, int | float) and iv > 0:
+        return float(iv)
+    d = np.diff(series.times)
+    return float(np.median(d)) if len(d) else 1.0
+
+
+def _sensitivity(
+    t: FloatArray, signals: Sequence[tuple[str, FloatArray]], *, min_rise: float,
+    material: float, interval: float, cfg: AnalysisConfig, plateau: bool = False,
+) -> Sensitivity | None:
+    """What this window could have seen, on the least noisy live-heap signal."""
+    best: tuple[float, str, FloatArray, FloatArray] | None = None
+    for name, y in signals:
+        ok = _finite(y)
+        if int(ok.sum()) < MIN_POINTS:
+            continue
+        noise = window_noise(t[ok], y[ok])
+        if best is None or noise < best[0]:
+            best = (noise, name, t[ok], y[ok])
+    if best is None:
+        return None
+    noise, name, tt, yy = best
+    det = detectable_rate(tt, noise, min_rise=min_rise)
+    watch = watch_time(interval, noise, material, min_rise=min_rise)
+    if plateau:  # the early rise was a warm-up: bound the slope of what came after it
+        h = min(len(tt), max(TAIL_POINTS, len(tt) - len(tt) // 2))
+        tt, yy = tt[-h:], yy[-h:]
+    upper = slope_upper_bound(tt, yy, cfg.upper_confidence)
+    return Sensitivity(
+        signal=name, noise_bytes=round(noise, 1),
+        detectable_bytes_per_second=round(det, 1) if math.isfinite(det) else None,
+        detection_probability=DETECTION_POWER,
+        growth_upper_bytes_per_second=round(upper, 1) if upper is not None else None,
+        confidence=cfg.upper_confidence, material_bytes_per_second=round(material, 1),
+        watch_seconds=round(watch, 1) if math.isfinite(watch) else None,
+        interval_seconds=interval,
+    )
 
 
 def _trend_words(g: Growth) -> str:
@@ -274,18 +419,20 @@ def _conn_function(stack: Names) -> str:
 
 def _site_candidates(
     series: SessionSeries, cfg: AnalysisConfig, floor_slope: float,
-    facts: ExeFacts,
+    facts: ExeFacts, steady: Mapping[str, _Steady] | None = None,
 ) -> list[tuple[_Candidate, SiteSeries]]:
     """Heap sites whose in-use bytes grow; strict trend first, then the best of the rest."""
     m = series.has_heap
     t = series.times[m]
     span = float(t[-1] - t[0]) if len(t) > 1 else 0.0
+    steady = steady or {}
     out: list[tuple[_Candidate, SiteSeries, bool]] = []
     for site in series.sites.values():
         b = site.bytes[m]
         if len(b) < MIN_POINTS or b[-1] <= b[0] or span <= 0:
             continue
-        gr = _site_growth(series, site, cfg.min_site_rise)
+        st = steady.get(site.function)
+        gr = st.growth if st is not None else _site_growth(series, site, cfg.min_site_rise)
         rate = gr.slope if gr.growing else max(gr.full.slope, 0.0)
         if rate <= 0:
             continue
@@ -305,22 +452,31 @@ def _site_candidates(
         objs = site.objects[m]
         if objs[-1] > objs[0]:
             ev.append(f"Live objects: {objs[0]:.0f} -> {objs[-1]:.0f}.")
+        if st is not None:
+            ev.append(
+                f"Long-lived growth: what this site holds after each forced GC keeps rising "
+                f"(its lower envelope keeps {min(st.envelope_share, 9.99):.0%} of the rise), "
+                "as a store or registry does; memory of in-flight requests would come and go.")
         ev.append(f"Classified as {alloc.kind}: {alloc.reason}.")
         trend_c = 0.5 + 0.5 * max(0.0, (gr.tail.tau - 0.5) * 2) if gr.growing else 0.3
         conf = 0.4 * trend_c + 0.3 * min(share, 1.0) + 0.3 * alloc.certainty
+        if st is not None and floor_slope <= 0:  # the site is the evidence, not a share of it
+            conf = 0.4 * trend_c + 0.2 * min(st.envelope_share, 1.0) + 0.3 * alloc.certainty
         sure = [
             f"the growth is {'sustained' if gr.growing else 'not significant on its own'} "
             f"(tau {(gr.tail if gr.growing else gr.full).tau:.2f})",
             f"it is {min(share, 9.99):.0%} of the floor's growth",
             f"the {alloc.kind} call is {_certainty_word(alloc.certainty)}",
         ]
+        if st is not None:
+            sure.append("the growth is long-lived, not request churn")
         cand = _Candidate(
             kind=alloc.kind, function=site.function, stack=site.stack, growth=rate,
             inuse=last, confidence=conf, evidence=ev, allocation=alloc.allocation, sure=sure,
-            series=_fill_forward(np.where(m, site.bytes, np.nan)),
+            series=_fill_forward(np.where(m, site.bytes, np.nan)), steady=st is not None,
         )
         out.append((cand, site, gr.growing))
-    out.sort(key=lambda x: (not x[2], -x[0].growth))
+    out.sort(key=lambda x: (not x[0].steady, not x[2], -x[0].growth))
     return [(c, s) for c, s, _ in out]
 
 
@@ -517,6 +673,18 @@ def diagnose_series(
     med = float(np.median(y_f)) if len(y_f) else 0.0
     floor_min_rise = max(cfg.min_floor_rise, cfg.min_floor_rise_fraction * med)
     heap_g = assess_growth(t_f, y_f, min_rise=floor_min_rise)
+    live = _live_estimate(series, floor) if floor is series.heap_alloc else None
+    signals: list[tuple[str, FloatArray]] = [(floor_source, floor)]
+    if live is not None:
+        # two readings of one quantity, each tested at ALPHA / 2 (Bonferroni): growth in
+        # either is growth, and the pair is no more trigger-happy than one reading alone
+        signals.append((LIVE_ESTIMATE, live))
+        lm = _finite(live)
+        live_g = assess_growth(times[lm], live[lm], min_rise=floor_min_rise, alpha=ALPHA / 2)
+        heap_g = assess_growth(t_f, y_f, min_rise=floor_min_rise, alpha=ALPHA / 2)
+        if live_g.growing and not heap_g.growing:
+            heap_g = live_g  # the less noisy reading sees what the floor's noise hides
+            floor_source = LIVE_ESTIMATE
 
     gm = _finite(series.goroutine_total)
     gr_total = assess_growth(times[gm], series.goroutine_total[gm],
@@ -539,16 +707,36 @@ def diagnose_series(
     enough = heap_g.enough_data and gc_ok  # "no-leak" needs the heap side; a leak does not
     floor_growing = heap_g.growing and gc_ok
     g_growing = bool(g_cands) or (gr_total.growing and stack_g.growing)
+    material = max(cfg.material_rate, med / cfg.material_doubling_seconds)
+    sens = _sensitivity(times, signals, min_rise=floor_min_rise, material=material,
+                        interval=_interval(series, settings), cfg=cfg,
+                        plateau=heap_g.plateau) if enough else None
+    steady = _steady_sites(series, cfg) if gc_ok else {}
+    if sens is not None and sens.growth_upper_bytes_per_second is not None:
+        # a site cannot leak faster than the whole live heap can be growing: faster "growth"
+        # is memory moving between sites (a log filling before it is truncated) or sampling
+        steady = {f: st for f, st in steady.items()
+                  if st.growth.slope <= max(sens.growth_upper_bytes_per_second, 0.0)}
     cands: list[_Candidate] = []
-    if floor_growing or g_growing:
+    unexplained = False
+    if floor_growing or g_growing or steady:
         verdict: Verdict = "leak"
         floor_slope = heap_g.slope if floor_growing else 0.0
-        sites = _site_candidates(series, cfg, floor_slope, facts)
-        if not floor_growing:  # goroutines leak; heap sites count only when cross-checked
-            sites = [s for s in sites if _shares(s[1], g_frames, g_cands)]
+        sites = _site_candidates(series, cfg, floor_slope, facts, steady)
+        if not floor_growing:  # heap sites count when steady on their own or cross-checked
+            sites = [s for s in sites
+                     if s[1].function in steady or _shares(s[1], g_frames, g_cands)]
         cands = _cross_check(g_cands, g_frames, sites)
+        if not cands and not g_growing and heap_g.slope < material:
+            # a slow rise of the total that no allocation site shares: on a busy service that
+            # is in-flight memory drifting, not a leak anyone could fix; say what would settle it
+            verdict = "inconclusive"
+            unexplained = True
+    elif enough and sens is not None and sens.growth_upper_bytes_per_second is not None \
+            and sens.growth_upper_bytes_per_second <= sens.material_bytes_per_second:
+        verdict = "no-leak"  # growth, if any, is below a rate that matters, with confidence
     else:
-        verdict = "no-leak" if enough else "inconclusive"
+        verdict = "inconclusive"
     if maps:
         cands = _apply_maps(cands, maps, cfg, series)
     cands += _steady_candidates(series, cfg, stack_per_g, cands)
@@ -566,7 +754,7 @@ def diagnose_series(
             confidence=round(min(max(c.confidence, 0.0), 1.0), 2),
             evidence=(EXPLANATIONS[c.kind], *c.evidence, _how_sure(c)), advice=ADVICE[c.kind],
             goroutines=c.goroutines, variable=c.variable, inuse_series=c.series,
-            allocation=c.allocation,
+            allocation=c.allocation, steady=c.steady,
         )
         for i, c in enumerate(cands[: cfg.max_suspects])
     )
@@ -587,6 +775,8 @@ def diagnose_series(
         growth_bytes_per_second=round(heap_g.slope if heap_g.enough_data else 0.0, 3),
         growth_p_value=(heap_g.tail.p_value if heap_g.growing else heap_g.full.p_value),
         plateau=heap_g.plateau,
+        live_estimate=_fill_forward(live) if live is not None else (),
+        floor_signal=floor_source if floor_source != LIVE_ESTIMATE else signals[0][0],
     )
     goroutines = GoroutineSeries(
         times=heap.times,
@@ -594,11 +784,18 @@ def diagnose_series(
         growing_groups=tuple(growing_groups),
         groups=tuple(all_groups[:50]),
     )
-    summary = _summary(verdict, heap_g, gr_total, suspects, series, floor_source, window)
+    summary = _summary(verdict, heap_g, gr_total, suspects, series, floor_source, window,
+                       sens, enough, floor_growing)
+    if unexplained:
+        summary = (f"Inconclusive: the live heap rose {human_rate(heap_g.slope)} over "
+                   f"{human_duration(window.end - window.start)}, but no allocation site or "
+                   "goroutine group gained memory; "
+                   + (sensitivity_words(sens) if sens is not None else "collect for longer")
+                   + ".")
     return Diagnosis(
         target=target, window=window, verdict=verdict, summary=summary, heap=heap,
         goroutines=goroutines, suspects=suspects, go_version=go_version, maps=maps,
-        settings=settings,
+        settings=settings, sensitivity=sens,
     )
 
 
@@ -634,9 +831,31 @@ def _shares(site: SiteSeries, g_frames: Mapping[str, frozenset[str]],
     return any(site.function in fr for fr in g_frames.values())
 
 
+def sensitivity_words(sens: Sensitivity) -> str:
+    """'to see 100 kB/s through ±5 MB of noise, watch ~4 min' and what this window could see."""
+    det = sens.detectable_bytes_per_second
+    could = (f"this window would have caught growth of {human_rate(det)} or more "
+             f"({sens.detection_probability:.0%} of the time)" if det is not None
+             else "this window has too few points to catch any growth")
+    watch = (f"watch ~{human_duration(sens.watch_seconds)}" if sens.watch_seconds is not None
+             else "no window under a week would")
+    return (f"{could}; to see {human_rate(sens.material_bytes_per_second)} through "
+            f"±{human_bytes(sens.noise_bytes)} of noise, {watch} "
+            f"(one snapshot every {human_duration(sens.interval_seconds)})")
+
+
 def _summary(verdict: Verdict, heap_g: Growth, gr: Growth, suspects: tuple[Suspect, ...],
-             series: SessionSeries, floor_source: str, window: Window) -> str:
+             series: SessionSeries, floor_source: str, window: Window,
+             sens: Sensitivity | None = None, enough: bool = True,
+             floor_growing: bool = True) -> str:
     span = human_duration(window.end - window.start)
+    if verdict == "inconclusive" and enough and sens is not None:
+        upper = sens.growth_upper_bytes_per_second
+        hide = (f"growth of up to {human_rate(upper)} ({sens.confidence:.0%} confidence)"
+                if upper is not None else "growth that matters")
+        return (f"Inconclusive: no sustained growth over {span}, but the live heap moves by "
+                f"±{human_bytes(sens.noise_bytes)} between snapshots, which could hide {hide}; "
+                f"{sensitivity_words(sens)}.")
     if verdict == "inconclusive":
         return (f"Inconclusive: {window.snapshots} snapshot(s) over {span} and "
                 f"{window.gc_cycles} GC cycle(s) are too few to tell a leak from noise; collect "
@@ -647,11 +866,25 @@ def _summary(verdict: Verdict, heap_g: Growth, gr: Growth, suspects: tuple[Suspe
         if heap_g.plateau:
             return (f"No leak: the heap floor grew early and then levelled off (a warm-up or a "
                     f"bounded cache) and stayed flat over the last part of {span}.")
+        bound = ""
+        if sens is not None and sens.growth_upper_bytes_per_second is not None:
+            bound = (f" Growth, if any, is below "
+                     f"{human_rate(max(sens.growth_upper_bytes_per_second, 0.0))} with "
+                     f"{sens.confidence:.0%} confidence")
+            if sens.detectable_bytes_per_second is not None:
+                bound += (f"; growth of {human_rate(sens.detectable_bytes_per_second)} or more "
+                          f"would have been called a leak {sens.detection_probability:.0%} "
+                          "of the time")
+            bound += "."
         return (f"No leak: the heap floor ({floor_source}) and the goroutine count show no "
-                f"sustained growth over {span} and {window.gc_cycles} GC cycles.")
+                f"sustained growth over {span} and {window.gc_cycles} GC cycles.{bound}")
     parts = []
-    if heap_g.growing:
+    if heap_g.growing and floor_growing:
         parts.append(f"the post-GC heap floor grows {human_rate(heap_g.slope)}")
+    steady = [s for s in suspects if s.steady]
+    if steady and not (heap_g.growing and floor_growing):
+        parts.append(f"{steady[0].function} keeps gaining in-use heap "
+                     f"({human_rate(steady[0].growth_bytes_per_second)}, long-lived)")
     if gr.growing:
         parts.append(f"goroutines grow {gr.slope:.1f}/s")
     what = " and ".join(parts) or "goroutines keep piling up"

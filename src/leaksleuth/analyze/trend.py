@@ -161,3 +161,191 @@ def assess_growth(
             and gained >= min_rise)
     plateau = grew and not growing
     return Growth(full, tail, last, growing, plateau, True)
+
+
+# --- What a window could have seen -----------------------------------------------------------
+#
+# "No growth detected" is only worth something together with the growth the window *could*
+# have detected. ``detectable_rate`` answers that for the decision rule above, by simulation:
+# a line of slope r plus Gaussian noise of the series' robust scale, sampled like the window's
+# tail, is put through the tail test (Kendall tau >= MIN_TAU at p < ALPHA, rise >= min_rise and
+# >= NOISE_FACTOR x scatter) a few hundred times; the smallest r passing with probability
+# ``power`` is the answer. The random numbers are fixed, so the answer is reproducible and
+# monotone in r. Tails longer than SIM_POINTS are thinned to SIM_POINTS evenly spaced points,
+# which can only understate what the window sees.
+
+DETECTION_POWER = 0.9
+GAUSS_MAD = 1.4826  # MAD x this = standard deviation, for Gaussian noise
+SIMULATIONS = 256
+SIM_POINTS = 48
+
+
+def noise_scale(
+    times: Sequence[float] | FloatArray, values: Sequence[float] | FloatArray
+) -> float:
+    """Robust standard deviation of ``values`` around their Theil-Sen line (0 for < 3 points)."""
+    t = np.asarray(times, dtype=np.float64)
+    y = np.asarray(values, dtype=np.float64)
+    if len(t) < 3 or float(np.ptp(t)) <= 0:
+        return 0.0
+    tr = robust_trend(t, y)
+    resid = y - (tr.intercept + tr.slope * (t - t[0]))
+    return GAUSS_MAD * float(np.median(np.abs(resid - np.median(resid))))
+
+
+def window_noise(
+    times: Sequence[float] | FloatArray, values: Sequence[float] | FloatArray
+) -> float:
+    """The noise the decision rule faces, on the tail ``assess_growth`` tests (a warm-up ramp
+    before it is not noise): robust scatter around the tail's trend line, and never less than
+    what successive differences show (1.4826 x MAD(diff) / sqrt 2, blind to curvature)."""
+    t = np.asarray(times, dtype=np.float64)
+    y = np.asarray(values, dtype=np.float64)
+    n = len(t)
+    if n < 3:
+        return 0.0
+    h = min(n, max(TAIL_POINTS, n - n // 2))
+    tail = noise_scale(t[n - h:], y[n - h:])
+    d = np.diff(y[n - h:])
+    by_diff = GAUSS_MAD * float(np.median(np.abs(d - np.median(d)))) / math.sqrt(2.0)
+    return max(tail, by_diff)
+
+
+class _TailSimulation:
+    """The tail test run on SIMULATIONS noisy lines at once (vectorized over pairs)."""
+
+    def __init__(self, h: int, tail_span: float, alpha: float) -> None:
+        self.h = h = min(h, SIM_POINTS)
+        self.t = np.linspace(0.0, tail_span, h)
+        self.span = tail_span
+        i, j = np.triu_indices(h, 1)
+        self.i, self.j = i, j
+        self.dt = self.t[j] - self.t[i]
+        noise = np.random.default_rng(20261206).standard_normal((SIMULATIONS, h))
+        self.noise = noise
+        # Mann-Kendall with the exact null variance of S (no ties in continuous noise)
+        var_s = h * (h - 1) * (2 * h + 5) / 18.0
+        z = float(stats.norm.ppf(1 - alpha / 2))
+        n_pairs = h * (h - 1) / 2
+        self.need_tau = max(MIN_TAU, (z * math.sqrt(var_s) + 1) / n_pairs)
+
+    def power(self, rate: float, sigma: float, min_rise: float) -> float:
+        y = rate * self.t + sigma * self.noise
+        d = y[:, self.j] - y[:, self.i]
+        tau = np.sign(d).mean(axis=1)
+        slope = np.median(d / self.dt, axis=1)
+        intercept = np.median(y - slope[:, None] * self.t, axis=1)
+        scatter = np.median(np.abs(y - intercept[:, None] - slope[:, None] * self.t), axis=1)
+        rise = slope * self.span
+        ok = (tau >= self.need_tau) & (slope > 0) & (rise >= min_rise) & (
+            rise >= NOISE_FACTOR * scatter)
+        return float(ok.mean())
+
+
+def slope_upper_bound(
+    times: Sequence[float] | FloatArray, values: Sequence[float] | FloatArray,
+    confidence: float = 0.95,
+) -> float | None:
+    """One-sided upper confidence bound of the Theil-Sen slope (None for < 3 points)."""
+    t = np.asarray(times, dtype=np.float64)
+    y = np.asarray(values, dtype=np.float64)
+    if len(t) < 3 or float(np.ptp(t)) <= 0:
+        return None
+    res = stats.theilslopes(y, t - t[0], alpha=2 * confidence - 1)
+    return float(res[3])
+
+
+def _tail_design(n: int, span: float) -> tuple[int, float]:
+    """Points and seconds of the tail that ``assess_growth`` tests, for n even points."""
+    h = min(n, max(TAIL_POINTS, n - n // 2))
+    step = span / (n - 1) if n > 1 else 0.0
+    return h, step * (h - 1)
+
+
+def detectable_rate(
+    times: Sequence[float] | FloatArray,
+    sigma: float,
+    *,
+    min_rise: float = 0.0,
+    alpha: float = ALPHA,
+    power: float = DETECTION_POWER,
+) -> float:
+    """Smallest growth (units per second) this window would call growing with ``power``
+    probability through noise of robust scale ``sigma``; ``inf`` when too few points."""
+    t = np.asarray(times, dtype=np.float64)
+    n = len(t)
+    if n < MIN_POINTS:
+        return math.inf
+    span = float(t[-1] - t[0])
+    if span <= 0:
+        return math.inf
+    return _detectable(n, span, sigma, min_rise, alpha, power)
+
+
+def _detectable(n: int, span: float, sigma: float, min_rise: float, alpha: float,
+                power: float) -> float:
+    h, tail_span = _tail_design(n, span)
+    if tail_span <= 0:
+        return math.inf
+    if sigma <= 0:
+        return max(min_rise, 1e-9) / tail_span
+    sim = _TailSimulation(h, tail_span, alpha)
+    if sim.need_tau >= 1.0:
+        return math.inf
+    lo, hi = 0.0, max(min_rise / tail_span, sigma / tail_span)
+    for _ in range(60):
+        if sim.power(hi, sigma, min_rise) >= power:
+            break
+        hi *= 2
+    else:
+        return math.inf
+    while hi - lo > 0.01 * hi:
+        mid = (lo + hi) / 2
+        if sim.power(mid, sigma, min_rise) >= power:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def watch_time(
+    interval: float,
+    sigma: float,
+    rate: float,
+    *,
+    min_rise: float = 0.0,
+    alpha: float = ALPHA,
+    power: float = DETECTION_POWER,
+    longest: float = 7 * 86400.0,
+) -> float:
+    """Seconds of collection, one point every ``interval`` s, after which growth of ``rate``
+    stands out of noise ``sigma`` (``inf`` beyond ``longest``)."""
+    if rate <= 0 or interval <= 0:
+        return math.inf
+
+    def ok(span: float) -> bool:
+        n = int(span // interval + 1e-9) + 1
+        if n < MIN_POINTS:
+            return False
+        h, tail_span = _tail_design(n, span)
+        if sigma <= 0:
+            return rate * tail_span >= min_rise
+        sim = _TailSimulation(h, tail_span, alpha)
+        return sim.need_tau < 1.0 and sim.power(rate, sigma, min_rise) >= power
+
+    lo = interval * (MIN_POINTS - 1)
+    if ok(lo):
+        return lo
+    hi = lo
+    while not ok(hi):
+        if hi >= longest:
+            return math.inf
+        hi = min(hi * 2, longest)
+    lo = hi / 2
+    while hi - lo > max(interval, hi * 0.05):
+        mid = (lo + hi) / 2
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi

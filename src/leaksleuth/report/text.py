@@ -86,6 +86,21 @@ def _evidence_block(d: Diagnosis) -> Text:
         if h.plateau:
             t.append("  (grew, then levelled off)", style="yellow")
         t.append("\n")
+    sens = d.sensitivity
+    if sens is not None:
+        det = sens.detectable_bytes_per_second
+        t.append("sensitivity ", style="bold")
+        t.append(f"noise ±{human_bytes(sens.noise_bytes)}; catches "
+                 + (f">= {human_rate(det)}" if det is not None else "nothing (too few points)")
+                 + f" ({sens.detection_probability:.0%})")
+        if sens.growth_upper_bytes_per_second is not None:
+            t.append(f"; slope < {human_rate(max(sens.growth_upper_bytes_per_second, 0.0))} "
+                     f"({sens.confidence:.0%})")
+        watch = (f"~{human_duration(sens.watch_seconds)}" if sens.watch_seconds is not None
+                 else "over a week")
+        t.append(f"\n            to see {human_rate(sens.material_bytes_per_second)}, watch "
+                 f"{watch} (a snapshot every {human_duration(sens.interval_seconds)})\n",
+                 style="yellow" if d.verdict == "inconclusive" else "dim")
     if h.heap_alloc and any(h.heap_alloc):
         t.append("HeapAlloc   ", style="bold")
         t.append(sparkline(h.heap_alloc), style="blue")
@@ -119,6 +134,8 @@ def _suspect_block(s: Suspect) -> Panel:
         facts.append(f"{s.goroutines} goroutines")
     if s.allocation:
         facts.append(s.allocation)
+    if s.steady:
+        facts.append("long-lived")
     if s.variable:
         facts.append(f"variable {s.variable}")
     t.append("  ".join(facts))
