@@ -213,7 +213,8 @@ def collect_cmd(url: str | None, interval: str, duration: str | None, count: int
     Every tick stores, byte for byte, heap?gc=1, heap?debug=1, /debug/vars (if served),
     goroutine and goroutine?debug=2 (and allocs with --allocs) in a new session directory under
     --out. Without --count or --duration it runs until Ctrl-C; Ctrl-C stops after the current
-    snapshot. Failed ticks are recorded and collection goes on.
+    snapshot. Failed ticks are recorded and collection goes on; a service that stops answering
+    for good (or comes back restarted) is reported at the end with exit code 8.
     """
     import json
     from pathlib import Path
@@ -454,7 +455,8 @@ def diagnose_cmd(url: str, duration: str, interval: str, pid: int | None, exe: s
                  quiet: bool, timeout: str, retries: int) -> None:
     """Collect snapshots of a live Go service, then say whether it leaks, where and why.
 
-    The session is kept on disk (re-run the analysis with `leaksleuth analyze DIR`).
+    The session is kept on disk (re-run the analysis with `leaksleuth analyze DIR`). A service
+    that goes away mid-session is the first thing the verdict says, and the exit code is 8.
     """
     from pathlib import Path
 
