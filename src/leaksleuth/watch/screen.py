@@ -1,0 +1,376 @@
+"""Layer 1: screen a whole fleet from the memory history Prometheus already holds.
+
+No traffic reaches the services. One PromQL range query per metric covers every instance that
+the selector matches (2,000 instances cost a handful of requests), and the per-instance
+judgement is the same trend and plateau logic ``diagnose`` uses (``analyze.trend``).
+
+Scrape-time ``go_memstats_heap_alloc_bytes`` is a GC saw-tooth, so it is never trended as is.
+The live-heap estimate is its lower envelope: ``min_over_time(heap_alloc[step])``, evaluated
+by Prometheus on non-overlapping windows of one ``step`` each (so adjacent points stay
+independent for the rank test). Each window must hold at least one GC cycle; the runtime
+forces a GC every two minutes at the latest, so a ``step`` of 150 s or more always does.
+``go_memstats_next_gc_bytes`` (the heap goal, set from the marked heap at each GC) and
+``go_memstats_heap_inuse_bytes`` are the cross-check that turns "growing" into "leak-suspect";
+``changes(go_memstats_last_gc_time_seconds)`` counts the GC cycles the window saw, so a window
+too short to tell live memory from garbage says so instead of guessing.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+
+from leaksleuth.analyze.trend import ALPHA, MIN_POINTS, Growth, assess_growth
+from leaksleuth.errors import UsageError
+from leaksleuth.watch.prom import FloatArray, PromAPI, RangeSeries
+from leaksleuth.watch.targets import (
+    Matcher,
+    Target,
+    matches,
+    parse_selector,
+    selector_promql,
+    target_name,
+)
+
+Status = Literal["leak-suspect", "growing", "ok", "insufficient-data"]
+STATUS_RANK: dict[str, int] = {"leak-suspect": 0, "growing": 1, "insufficient-data": 2, "ok": 3}
+
+NO_LIMIT = 2.0**62  # GOMEMLIMIT's default is math.MaxInt64: no limit
+DEFAULT_GOGC = 100.0
+
+# signal name -> PromQL template; {sel} is the selector, {w} the window (= step)
+QUERIES: dict[str, str] = {
+    "heap": "min_over_time(go_memstats_heap_alloc_bytes{sel}[{w}])",
+    "next_gc": "min_over_time(go_memstats_next_gc_bytes{sel}[{w}])",
+    "inuse": "min_over_time(go_memstats_heap_inuse_bytes{sel}[{w}])",
+    "goroutines": "min_over_time(go_goroutines{sel}[{w}])",
+    "rss": "max_over_time(process_resident_memory_bytes{sel}[{w}])",
+    "gcs": "changes(go_memstats_last_gc_time_seconds{sel}[{w}])",
+}
+SETTINGS_METRICS = ("go_memstats_heap_alloc_bytes", "go_gc_gomemlimit_bytes",
+                    "go_gc_gogc_percent")
+
+LabelKey = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class ScreenConfig:
+    """Thresholds of the screen; defaults are deliberately strict (a false alarm at 3 a.m.
+    costs more than a leak reported one window later)."""
+
+    min_rise_bytes: float = 1024 * 1024  # the live heap must gain this much over the tail
+    min_rise_fraction: float = 0.01  # ... and this share of its median
+    min_goroutine_rise: float = 20.0
+    min_goroutine_rise_fraction: float = 0.05
+    min_gc_cycles: int = 3  # fewer GCs in the window: live heap not observable
+    alpha: float = ALPHA
+
+
+@dataclass(frozen=True)
+class ScreenResult:
+    """The screen's judgement of one target over one window."""
+
+    target: Target
+    window_seconds: float
+    samples: int  # points of the live-heap estimate
+    live_heap_growth_bytes_per_second: float  # slope of the live-heap estimate
+    growth_p_value: float | None  # Mann-Kendall p of that slope
+    plateau: bool  # grew, then stopped
+    goroutine_growth_per_second: float
+    heap_bytes_last: float  # last live-heap estimate (lower envelope of heap_alloc)
+    rss_bytes_last: float | None
+    goroutines_last: float | None
+    limit_bytes: float | None  # configured limit, else GOMEMLIMIT when set
+    time_to_exhaustion_seconds: float | None
+    confidence: float  # 0..1: how sure the screen is that this target leaks
+    status: Status
+    reasons: tuple[str, ...]
+    next_gc_last: float | None = None
+    gc_cycles: int | None = None  # GC cycles seen in the window (None: not exported)
+    limit_source: str | None = None  # "config" or "GOMEMLIMIT"
+    signal: str = "heap_alloc lower envelope"
+
+
+@dataclass
+class _Series:
+    """The fetched signals of one instance (labels without ``__name__``)."""
+
+    labels: Mapping[str, str]
+    sig: dict[str, RangeSeries] = field(default_factory=dict)
+    gomemlimit: float | None = None
+    gogc: float | None = None
+
+
+def duration(seconds: float) -> str:
+    """A PromQL duration for ``seconds`` (milliseconds precision)."""
+    ms = max(1, round(seconds * 1000))
+    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
+
+
+def _selector_text(matchers: Sequence[Matcher]) -> str:
+    inner = selector_promql(matchers)
+    return "{" + inner + "}" if inner else ""
+
+
+def _targets_matchers(targets: Sequence[Target]) -> list[Matcher]:
+    """One ``=~`` alternation per label name the targets use (the client keeps exact pairs)."""
+    names = sorted({k for t in targets for k in t.labels})
+    out = []
+    for name in names:
+        vals = sorted({t.labels[name] for t in targets if name in t.labels})
+        if len(vals) == 1 and all(name in t.labels for t in targets):
+            out.append(Matcher(name, "=", vals[0]))
+        elif all(name in t.labels for t in targets):
+            out.append(Matcher(name, "=~", "|".join(re.escape(v) for v in vals)))
+    return out
+
+
+def fetch_fleet(
+    api: PromAPI, matchers: Sequence[Matcher], *, start: float, end: float, step: float,
+    expected_series: int | None = None,
+) -> dict[LabelKey, _Series]:
+    """Every signal of every instance the matchers select: one range query per signal."""
+    sel = _selector_text(matchers)
+    fleet: dict[LabelKey, _Series] = {}
+    # settings (and a count of instances, to size the range-query chunks) at the window's end
+    name_re = "|".join(SETTINGS_METRICS)
+    inner = selector_promql(matchers)
+    inst_q = "{" + f'__name__=~"{name_re}"' + ("," + inner if inner else "") + "}"
+    settings = api.query(inst_q, time=end)
+    count = 0
+    for labels, value in settings:
+        name = labels.pop("__name__", "")
+        key = tuple(sorted(labels.items()))
+        s = fleet.setdefault(key, _Series(labels))
+        if name == "go_gc_gomemlimit_bytes":
+            s.gomemlimit = value
+        elif name == "go_gc_gogc_percent":
+            s.gogc = value
+        else:
+            count += 1
+    est = max(count, expected_series or 0) or None
+    w = duration(step)
+    for sig, tmpl in QUERIES.items():
+        q = tmpl.replace("{sel}", sel).replace("{w}", w)
+        for rs in api.query_range(q, start, end, step, expected_series=est):
+            labels = {k: v for k, v in rs.labels.items() if k != "__name__"}
+            key = tuple(sorted(labels.items()))
+            fleet.setdefault(key, _Series(labels)).sig[sig] = rs
+    return fleet
+
+
+def screen_fleet(
+    api: PromAPI,
+    targets: Sequence[Target] | None,
+    *,
+    start: float,
+    end: float,
+    step: float,
+    selector: Mapping[str, str] | str | None = None,
+    config: ScreenConfig | None = None,
+) -> list[ScreenResult]:
+    """Screen ``targets`` (or, when None, every instance ``selector`` matches) over
+    [start, end]; results ranked worst first (see ``rank_key``).
+
+    A target is matched to the series whose labels include all of ``Target.labels``; a
+    target without labels or without series is reported as insufficient-data.
+    """
+    if step <= 0 or end - start < 2 * step:
+        raise UsageError(f"screen window {end - start:.0f}s is shorter than two steps of {step}s")
+    cfg = config or ScreenConfig()
+    matchers = parse_selector(selector)
+    if targets is not None and not matchers:
+        matchers = _targets_matchers([t for t in targets if t.labels])
+    fleet = fetch_fleet(api, matchers, start=start, end=end, step=step,
+                        expected_series=len(targets) if targets is not None else None)
+    results: list[ScreenResult] = []
+    window = end - start
+    if targets is None:
+        for s in fleet.values():
+            if "heap" not in s.sig and "goroutines" not in s.sig:
+                continue  # only settings at the end of the window: not a Go instance here
+            ident = {k: v for k, v in s.labels.items() if k in ("job", "instance")}
+            t = Target(name=target_name(s.labels), pprof_url=None, labels=ident or s.labels)
+            results.append(screen_one(t, s, window=window, step=step, cfg=cfg))
+    else:
+        # index the series by the values of each label-name set the targets use
+        index: dict[tuple[str, ...], dict[tuple[str, ...], list[_Series]]] = {}
+        for t in targets:
+            names = tuple(sorted(t.labels))
+            if names and names not in index:
+                idx: dict[tuple[str, ...], list[_Series]] = {}
+                for s in fleet.values():
+                    if all(n in s.labels for n in names) and matches(matchers, s.labels):
+                        idx.setdefault(tuple(s.labels[n] for n in names), []).append(s)
+                index[names] = idx
+        for t in targets:
+            names = tuple(sorted(t.labels))
+            if not names:
+                results.append(_no_data(t, window, "no Prometheus labels configured"))
+                continue
+            found = index[names].get(tuple(t.labels[n] for n in names), [])
+            found = [s for s in found if "heap" in s.sig or "goroutines" in s.sig]
+            if not found:
+                results.append(_no_data(t, window, "no go_memstats series in Prometheus"))
+                continue
+            found.sort(key=lambda s: -len(s.sig["heap"].times) if "heap" in s.sig else 0)
+            r = screen_one(t, found[0], window=window, step=step, cfg=cfg)
+            if len(found) > 1:
+                r = _with_reason(r, f"{len(found)} series match; screened the longest")
+            results.append(r)
+    results.sort(key=rank_key)
+    return results
+
+
+def rank_key(r: ScreenResult) -> tuple[int, float, float]:
+    """Worst first: by status, then soonest exhaustion, then fastest relative growth."""
+    tte = r.time_to_exhaustion_seconds
+    rel = r.live_heap_growth_bytes_per_second / max(r.heap_bytes_last, 1.0)
+    return (STATUS_RANK[r.status], tte if tte is not None else math.inf, -rel)
+
+
+def _with_reason(r: ScreenResult, reason: str) -> ScreenResult:
+    return replace(r, reasons=(*r.reasons, reason))
+
+
+def _no_data(t: Target, window: float, why: str) -> ScreenResult:
+    return ScreenResult(
+        target=t, window_seconds=window, samples=0, live_heap_growth_bytes_per_second=0.0,
+        growth_p_value=None, plateau=False, goroutine_growth_per_second=0.0,
+        heap_bytes_last=0.0, rss_bytes_last=None, goroutines_last=None,
+        limit_bytes=float(t.memory_limit_bytes) if t.memory_limit_bytes else None,
+        time_to_exhaustion_seconds=None, confidence=0.0, status="insufficient-data",
+        reasons=(why,), limit_source="config" if t.memory_limit_bytes else None)
+
+
+def _finite(rs: RangeSeries | None) -> tuple[FloatArray, FloatArray]:
+    if rs is None:
+        e = np.empty(0, dtype=np.float64)
+        return e, e
+    m = np.isfinite(rs.values)
+    return rs.times[m], rs.values[m]
+
+
+def _rising(t: FloatArray, y: FloatArray, alpha: float) -> bool:
+    """A cross-check: does this signal's tail also trend up (significant, consistent)?"""
+    if len(t) < MIN_POINTS:
+        return False
+    g = assess_growth(t, y, min_rise=0.0, alpha=alpha)
+    return g.tail.significant(alpha) or (g.full.significant(alpha) and g.last.slope > 0)
+
+
+def _mib(x: float) -> str:
+    return f"{x / 1048576:.1f} MiB"
+
+
+def screen_one(t: Target, s: _Series, *, window: float, step: float,
+               cfg: ScreenConfig) -> ScreenResult:
+    """The judgement of one instance from its fetched signals (pure: no I/O)."""
+    reasons: list[str] = []
+    th, yh = _finite(s.sig.get("heap"))
+    tg, yg = _finite(s.sig.get("goroutines"))
+    _, yr = _finite(s.sig.get("rss"))
+    _, yn = _finite(s.sig.get("next_gc"))
+    _, yc = _finite(s.sig.get("gcs"))
+    gc_cycles = int(yc.sum()) if len(yc) else None
+    limit: float | None = None
+    limit_source: str | None = None
+    if t.memory_limit_bytes:
+        limit, limit_source = float(t.memory_limit_bytes), "config"
+    elif s.gomemlimit is not None and 0 < s.gomemlimit < NO_LIMIT:
+        limit, limit_source = s.gomemlimit, "GOMEMLIMIT"
+    gogc = s.gogc if s.gogc is not None and s.gogc > 0 else DEFAULT_GOGC
+    expected = max(1.0, window / step)
+    coverage = min(1.0, len(th) / expected)
+
+    rss_last = float(yr[-1]) if len(yr) else None
+    next_gc_last = float(yn[-1]) if len(yn) else None
+    base = ScreenResult(
+        target=t, window_seconds=window, samples=len(th),
+        live_heap_growth_bytes_per_second=0.0, growth_p_value=None, plateau=False,
+        goroutine_growth_per_second=0.0, heap_bytes_last=float(yh[-1]) if len(yh) else 0.0,
+        rss_bytes_last=rss_last, goroutines_last=float(yg[-1]) if len(yg) else None,
+        limit_bytes=limit, time_to_exhaustion_seconds=None, confidence=0.0,
+        status="insufficient-data", reasons=(), next_gc_last=next_gc_last,
+        gc_cycles=gc_cycles, limit_source=limit_source)
+
+    gor: Growth | None = None
+    if len(tg) >= MIN_POINTS:
+        med_g = float(np.median(yg))
+        gor = assess_growth(tg, yg, alpha=cfg.alpha, min_rise=max(
+            cfg.min_goroutine_rise, cfg.min_goroutine_rise_fraction * med_g))
+    gor_rate = gor.slope if gor is not None else 0.0
+
+    if len(th) < MIN_POINTS:
+        reasons.append(f"only {len(th)} live-heap points (need {MIN_POINTS})")
+        return replace(base, goroutine_growth_per_second=gor_rate, reasons=tuple(reasons))
+    if gc_cycles is not None and gc_cycles < cfg.min_gc_cycles:
+        reasons.append(f"only {gc_cycles} GC cycles in {window:.0f}s: live heap not observable")
+        return replace(base, goroutine_growth_per_second=gor_rate, reasons=tuple(reasons))
+
+    med = float(np.median(yh))
+    min_rise = max(cfg.min_rise_bytes, cfg.min_rise_fraction * med)
+    heap = assess_growth(th, yh, min_rise=min_rise, alpha=cfg.alpha)
+    rate = heap.slope
+    trend = heap.tail if heap.growing else heap.full
+    status: Status = "ok"
+    confirmed = False
+    if heap.growing:
+        checks = [name for name in ("next_gc", "inuse")
+                  if _rising(*_finite(s.sig.get(name)), alpha=cfg.alpha)]
+        confirmed = bool(checks)
+        reasons.append(
+            f"live heap +{_mib(rate * 3600)}/h over the last {trend.span / 60:.0f} min "
+            f"(tau {trend.tau:.2f}, p {trend.p_value:.1e})"
+            + (f", confirmed by {' and '.join(checks)}" if checks
+               else ", next_gc and heap_inuse do not confirm"))
+        status = "leak-suspect" if confirmed else "growing"
+    elif heap.plateau:
+        reasons.append(f"live heap grew {_mib(heap.full.rise)} then stopped (plateau)")
+    else:
+        reasons.append(f"live heap steady at ~{_mib(med)}")
+    if gor is not None and gor.growing:
+        reasons.append(f"goroutines +{gor_rate * 3600:.0f}/h (tau {gor.tail.tau:.2f})")
+        status = "leak-suspect"
+    elif gor is not None and gor.plateau:
+        reasons.append("goroutines grew then stopped (plateau)")
+
+    tte = None
+    if status != "ok" and rate > 0 and limit is not None:
+        tte = _time_to_exhaustion(limit, limit_source, rate, gogc, float(yh[-1]),
+                                  rss_last, next_gc_last)
+        reasons.append(f"{limit_source} {_mib(limit)}: exhausted in ~{tte / 3600:.1f} h")
+
+    factor = {"leak-suspect": 1.0, "growing": 0.6, "ok": 0.25}[status]
+    tau = max(0.0, trend.tau)
+    p = trend.p_value if trend.p_value is not None else 1.0
+    if status == "leak-suspect" and not heap.growing and gor is not None:
+        tau, p = max(0.0, gor.tail.tau), gor.tail.p_value or 1.0
+    conf = 0.0 if status == "ok" and not heap.growing and not heap.plateau else (
+        factor * tau * (1.0 - p) * coverage)
+    return replace(
+        base, live_heap_growth_bytes_per_second=rate, growth_p_value=trend.p_value,
+        plateau=heap.plateau, goroutine_growth_per_second=gor_rate,
+        time_to_exhaustion_seconds=tte, confidence=round(min(1.0, max(0.0, conf)), 3),
+        status=status, reasons=tuple(reasons))
+
+
+def _time_to_exhaustion(limit: float, source: str | None, live_rate: float, gogc: float,
+                        live_last: float, rss_last: float | None,
+                        next_gc_last: float | None) -> float:
+    """Seconds until the limit is reached at the present growth rate.
+
+    GOMEMLIMIT bounds the Go runtime's own memory: once the live heap reaches it the GC runs
+    back to back and the service stalls, so the live heap is what approaches it. A configured
+    (container) limit is met by the peak footprint, RSS, which grows by the live-heap growth
+    times (1 + GOGC/100) because the heap goal scales with it.
+    """
+    if source == "GOMEMLIMIT":
+        return max(0.0, limit - live_last) / live_rate
+    level = rss_last if rss_last is not None else (next_gc_last or live_last)
+    return max(0.0, limit - level) / (live_rate * (1.0 + gogc / 100.0))
