@@ -405,6 +405,13 @@ class Watcher:
         if res is None:
             return
         status = str(getattr(res, "status", ""))
+        if status == "insufficient-data" and rec.screen.get("status") not in (
+                None, "insufficient-data"):
+            # keep the last figures that said something; note that this round could not
+            rec.screen = {**rec.screen, "status": status, "at": now, "reasons": [
+                str(r) for r in getattr(res, "reasons", ()) or ()][:5], "stale": True}
+            self._screen_metrics(rec, now)
+            return
         growth = _finite(getattr(res, "live_heap_growth_bytes_per_second", None))
         rec.screen = {
             "status": status,
@@ -423,12 +430,17 @@ class Watcher:
         }
         if status != "insufficient-data":
             rec.last_seen = now
+        self._screen_metrics(rec, now)
+
+    def _screen_metrics(self, rec: TargetRecord, now: float) -> None:
+        s = rec.screen
         heap = rec.heap_floor_bytes if rec.heap_floor_bytes is not None else \
-            rec.screen["heap_bytes_last"]
+            s.get("heap_bytes_last")
         self.metrics.set_target(
-            rec.name, growth=growth, goroutine_growth=rec.screen["goroutine_growth_per_second"],
-            tte=rec.screen["time_to_exhaustion_seconds"], confidence=rec.screen["confidence"],
-            heap_floor=heap, status=status or None, screened_at=now)
+            rec.name, growth=s.get("growth_bytes_per_second"),
+            goroutine_growth=s.get("goroutine_growth_per_second"),
+            tte=s.get("time_to_exhaustion_seconds"), confidence=s.get("confidence"),
+            heap_floor=heap, status=s.get("status") or None, screened_at=now)
 
     # --- diagnoses and captures -------------------------------------------------------------
 
