@@ -42,6 +42,8 @@ def main() -> int:
                     help="fraction of the run after which the watcher gets SIGKILL")
     ap.add_argument("--chaos-every", type=float, default=20.0)
     ap.add_argument("--budget", default="25MiB", help="evidence disk budget")
+    ap.add_argument("--keep", type=Path, default=None,
+                    help="copy the newest evidence bundle into this directory")
     args = ap.parse_args()
 
     exe = build(ROOT / "tests" / "goprogs" / "promsvc", ensure_go("1.26.6"))
@@ -54,7 +56,7 @@ def main() -> int:
         res = run_soak(exe, Path(tmp), targets=args.targets, leakers=args.leakers,
                        seconds=seconds, kill_watcher_at=seconds * args.kill_watcher_at,
                        chaos_every=args.chaos_every, window="2m", budget=args.budget,
-                       rss_every=30)
+                       rss_every=30, keep=args.keep)
         wall = time.monotonic() - t0
 
     print(f"\nran {wall:.0f}s wall")

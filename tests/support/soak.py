@@ -195,7 +195,7 @@ class _Watcher:
 def run_soak(exe: Path, work: Path, *, targets: int, leakers: int, seconds: float,
              kill_watcher_at: float, chaos_every: float, window: str = "60s",
              leak_rate: int = 300_000, budget: str = "40MiB", rss_every: float = 15.0,
-             say: Callable[[str], None] = print) -> SoakResult:
+             say: Callable[[str], None] = print, keep: Path | None = None) -> SoakResult:
     res = SoakResult()
     rng = random.Random(1)
     with ExitStack() as stack:
@@ -293,6 +293,11 @@ def run_soak(exe: Path, work: Path, *, targets: int, leakers: int, seconds: floa
             res.crashes.append("watcher did not stop within 90 s of SIGTERM")
         final = complete_bundles(work / "evidence")
         res.bundles_at_end = len(final)
+        if keep is not None and final:
+            import shutil
+
+            newest = max(final.values(), key=lambda d: d.name)
+            shutil.copytree(newest, keep / newest.name, dirs_exist_ok=True)
         res.evidence_bytes_at_end = sum(
             f.stat().st_size for d in final.values() for f in d.rglob("*") if f.is_file())
         for x in watchers:

@@ -1,0 +1,58 @@
+"""``leaksleuth watch`` as a command: bad configs are one line and exit 2; ``--once`` runs a
+round, reports a target it cannot reach without a traceback, and leaves its state behind."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "leaksleuth", "watch", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[prometheus\nurl=1", "not valid TOML"),
+    ("[[targets]]\nname='a'\npprof_url='http://127.0.0.1:1'\ncolour='red'\n",
+     "unknown setting 'colour'"),
+    ("[schedule]\nscreen_every='1s'\n", "nothing to watch"),
+    ("[[targets]]\nname='a'\npprof_url='http://127.0.0.1:1'\n[alerts]\nfor='soon'\n",
+     "alerts.for: not a duration"),
+])
+def test_bad_config_one_line_exit_2(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "w.toml").write_text(text)
+    r = run("--config", "w.toml", "--once", cwd=tmp_path)
+    assert r.returncode == 2
+    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in r.stderr
+
+
+def test_missing_config(tmp_path: Path) -> None:
+    r = run("--config", "nope.toml", cwd=tmp_path)
+    assert r.returncode == 2 and "cannot read the config" in r.stderr
+
+
+def test_once_with_an_unreachable_target(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    (tmp_path / "w.toml").write_text(f"""
+[[targets]]
+name = "gone"
+pprof_url = "http://127.0.0.1:{port}/debug/pprof"
+[schedule]
+diagnosis_duration = "3s"
+diagnosis_interval = "1s"
+""")
+    r = run("--config", "w.toml", "--once", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "gone:" in r.stderr and "retry in" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert (tmp_path / "leaksleuth-watch" / "state.sqlite").is_file()
+    # nothing half-built is left in the evidence directory
+    assert list((tmp_path / "leaksleuth-watch" / "evidence" / ".incoming").iterdir()) == []
