@@ -56,3 +56,12 @@ diagnosis_interval = "1s"
     assert (tmp_path / "leaksleuth-watch" / "state.sqlite").is_file()
     # nothing half-built is left in the evidence directory
     assert list((tmp_path / "leaksleuth-watch" / "evidence" / ".incoming").iterdir()) == []
+
+
+def test_the_documented_example_config_loads() -> None:
+    from leaksleuth.watch.config import load_config
+
+    cfg = load_config(Path(__file__).resolve().parent.parent / "docs" / "watch.example.toml")
+    assert cfg.prometheus is not None and cfg.targets[0].memory_limit_bytes == 2 << 30
+    assert cfg.alerts.critical.time_to_exhaustion == 6 * 3600
+    assert cfg.alerts.webhook_url and cfg.alerts.alertmanager_url
