@@ -639,9 +639,11 @@ class Watcher:
         extra = {"level": level, "screen": s, "evidence_path":
                  str(self.bundles[rec.last_bundle].path) if rec.last_bundle in self.bundles
                  else None}
+        # Alertmanager refuses a generatorURL that is not a URL (a bundle path without a server)
+        generator = link if link and link.startswith(("http://", "https://")) else (
+            self.cfg.alerts.external_url or "")
         return AlertMessage(self._labels(name, level), annotations,
-                            st.active_at or now, ends, link or self.cfg.alerts.external_url or "",
-                            "firing", extra)
+                            st.active_at or now, ends, generator, "firing", extra)
 
     def _queue_resolved(self, name: str, level: str, now: float) -> None:
         labels = self.sent_labels.get(name, {}).pop(level, None)

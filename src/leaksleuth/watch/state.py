@@ -51,7 +51,6 @@ class TargetRecord:
     heap_floor_bytes: float | None = None
     growth_bytes_per_second: float | None = None
     last_bundle: str | None = None
-    restarts: int = 0
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> TargetRecord:
