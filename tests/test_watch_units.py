@@ -373,3 +373,24 @@ def test_webhook_capture_request_matches_instance(tmp_path: Path) -> None:
     w.run_once()
     assert [b.trigger for b in w.bundles.values()] == ["alertmanager"]
     w.close()
+
+
+def test_collect_stopped_before_its_first_tick_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    from leaksleuth.collect.collector import CollectConfig, collect
+    from leaksleuth.errors import CollectError
+
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(CollectError, match="stopped before the first snapshot"):
+        collect(CollectConfig(url="http://127.0.0.1:1/debug/pprof", count=3, out_dir=tmp_path),
+                stop=stop)
+
+
+def test_diagnosis_refused_while_stopping(tmp_path: Path) -> None:
+    from leaksleuth.watch.evidence import diagnose_into
+
+    stop = threading.Event()
+    stop.set()
+    out = diagnose_into(tmp_path, target="a", pprof_url="http://127.0.0.1:1/debug/pprof",
+                        schedule=_cfg(tmp_path).schedule, pid=None, stop=stop)
+    assert out.error_kind == "stopped" and out.session_dir is None

@@ -668,6 +668,7 @@ def watch_cmd(config_path: str, once: bool, verbose: bool) -> None:
 
     logging.basicConfig(level=logging.INFO if verbose or not once else logging.WARNING,
                         format="%(asctime)s leaksleuth watch: %(message)s", stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     watcher = Watcher(load_config(config_path))
 
     def on_signal(signum: int, frame: object) -> None:

@@ -218,6 +218,9 @@ def diagnose_into(staging: Path, *, target: str, pprof_url: str, schedule: Sched
 
     started = time.time()
     session_dir: Path | None = None
+    if stop is not None and stop.is_set():
+        return DiagnosisOutcome(target, started, staging, None, None, "watcher stopping",
+                                "stopped")
     try:
         config = CollectConfig(url=pprof_url, interval=schedule.diagnosis_interval,
                                duration=schedule.diagnosis_duration, out_dir=staging / "session",

@@ -68,6 +68,7 @@ class _Job:
     target: str
     trigger: str  # "warning", "critical", "alertmanager", "flagged", "schedule"
     capture: bool
+    staging: Path
     future: Future[DiagnosisOutcome] | None = None
 
 
@@ -281,12 +282,12 @@ class Watcher:
     def close(self) -> None:
         """Stop collections after their current snapshot, keep what they captured, close."""
         self.stop_event.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)  # queued ones never start
         report = RoundReport()
         deadline = time.monotonic() + 60
         while self._jobs and time.monotonic() < deadline:
             time.sleep(0.1)
             self._finish_jobs(report)
-        self._pool.shutdown(wait=False, cancel_futures=True)
         with contextlib.suppress(LeaksleuthError):
             self._save()
         if self.server is not None:
@@ -492,7 +493,7 @@ class Watcher:
             return
         now = self.clock.now()
         staging = self.evidence.stage(name, now)
-        job = _Job(name, trigger, capture)
+        job = _Job(name, trigger, capture, staging)
         rec = self.records.setdefault(name, TargetRecord(name))
         rec.diagnosed_at = now  # the attempt counts for the schedule even if it fails
         job.future = self._pool.submit(
@@ -507,6 +508,9 @@ class Watcher:
             if fut is None or not fut.done():
                 continue
             del self._jobs[name]
+            if fut.cancelled():  # queued when the watcher stopped: nothing was collected
+                self.evidence.discard(job.staging)
+                continue
             try:
                 outcome = fut.result()
             except Exception as exc:  # the diagnose function itself broke
@@ -516,6 +520,9 @@ class Watcher:
 
     def _finish(self, job: _Job, out: DiagnosisOutcome, report: RoundReport) -> None:
         now = self.clock.now()
+        if out.error_kind == "stopped":  # not the target's fault: no backoff, no evidence
+            self.evidence.discard(out.staging)
+            return
         rec = self.records.setdefault(job.target, TargetRecord(job.target))
         sched = self.cfg.schedule
         if out.error is not None:
