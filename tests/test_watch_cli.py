@@ -65,3 +65,36 @@ def test_the_documented_example_config_loads() -> None:
     assert cfg.prometheus is not None and cfg.targets[0].memory_limit_bytes == 2 << 30
     assert cfg.alerts.critical.time_to_exhaustion == 6 * 3600
     assert cfg.alerts.webhook_url and cfg.alerts.alertmanager_url
+
+
+@pytest.mark.slow
+@pytest.mark.go
+def test_once_prints_the_fleet_table(tmp_path: Path) -> None:
+    """``--once`` beside a real Prometheus scraping real Go services: the ranked table."""
+    import time
+
+    from support.goservice import TESTS_DIR, build_or_skip, run_go
+    from support.promserver import prometheus_or_skip, run_prometheus
+
+    prometheus_or_skip()
+    exe = build_or_skip(TESTS_DIR / "goprogs" / "promsvc", "1.26.6")
+    with run_go(exe) as a, run_go(exe, "-leak", "2000000") as b, \
+            run_prometheus({"fleet": [(a.addr, {}), (b.addr, {})]}) as prom:
+        prom.wait_targets_up(2)
+        time.sleep(25)
+        (tmp_path / "w.toml").write_text(f"""
+[prometheus]
+url = "{prom.url}"
+selector = '{{job="fleet"}}'
+pprof_url = ""
+[schedule]
+window = "24s"
+step = "2s"
+""")
+        r = run("--config", "w.toml", "--once", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    row_a = next(x for x in lines if a.addr in x)
+    row_b = next(x for x in lines if b.addr in x)
+    assert lines.index(row_b) < lines.index(row_a)  # the leaker ranks first
+    assert "leak-suspect" in row_b or "growing" in row_b

@@ -701,11 +701,10 @@ def _print_fleet(results: list[object]) -> None:
         click.echo("leaksleuth: no target screened (no [prometheus] section, or no data)",
                    err=True)
         return
-    from rich.console import Console
+    from leaksleuth.report.fleet import render
+    from leaksleuth.watch.screen import ScreenResult
 
-    from leaksleuth.report.fleet import render_fleet
-
-    render_fleet(results, Console(highlight=False))
+    render([r for r in results if isinstance(r, ScreenResult)], sys.stdout)
 
 
 def main(argv: list[str] | None = None) -> int:
