@@ -76,18 +76,22 @@ class PromServer:
         r = httpx.post(f"{self.url}/-/reload", timeout=10)
         r.raise_for_status()
 
-    def wait_targets_up(self, count: int, timeout: float = 30.0) -> None:
+    def wait_targets_up(self, count: int, timeout: float = 90.0) -> None:
         """Until ``count`` active targets report health "up"."""
         deadline = time.monotonic() + timeout
         up = 0
+        errors: set[str] = set()
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
                 doc = httpx.get(f"{self.url}/api/v1/targets", timeout=5).json()
-                up = sum(t["health"] == "up" for t in doc["data"]["activeTargets"])
+                active = doc["data"]["activeTargets"]
+                up = sum(t["health"] == "up" for t in active)
+                errors = {f"{t['scrapeUrl']}: {t['lastError']}" for t in active
+                          if t["lastError"]}
                 if up >= count:
                     return
             time.sleep(0.3)
-        raise TimeoutError(f"only {up} of {count} targets up after {timeout}s")
+        raise TimeoutError(f"only {up} of {count} targets up after {timeout}s: {errors}")
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -5,14 +5,15 @@ the selector matches (2,000 instances cost a handful of requests), and the per-i
 judgement is the same trend and plateau logic ``diagnose`` uses (``analyze.trend``).
 
 Scrape-time ``go_memstats_heap_alloc_bytes`` is a GC saw-tooth, so it is never trended as is.
-The live-heap estimate is its lower envelope: ``min_over_time(heap_alloc[step])``, evaluated
-by Prometheus on non-overlapping windows of one ``step`` each (so adjacent points stay
-independent for the rank test). Each window must hold at least one GC cycle; the runtime
-forces a GC every two minutes at the latest, so a ``step`` of 150 s or more always does.
-``go_memstats_next_gc_bytes`` (the heap goal, set from the marked heap at each GC) and
-``go_memstats_heap_inuse_bytes`` are the cross-check that turns "growing" into "leak-suspect";
-``changes(go_memstats_last_gc_time_seconds)`` counts the GC cycles the window saw, so a window
-too short to tell live memory from garbage says so instead of guessing.
+The live-heap estimate is ``next_gc / (1 + GOGC/100)``: the heap goal is set at each GC from
+the marked heap, so it moves with the live heap and not with garbage (see
+``live_heap_signal``). Its cross-checks, which turn "growing" into "leak-suspect", are the
+lower envelopes of heap_alloc and heap_inuse: ``min_over_time(...[step])`` evaluated by
+Prometheus on non-overlapping windows of one ``step`` each (adjacent points stay independent
+for the rank test). The envelope needs a GC cycle in each window; the runtime forces one every
+two minutes at the latest, so a ``step`` of 150 s or more always has one.
+``changes(go_memstats_last_gc_time_seconds[step])`` counts (at least) the GC cycles the window
+saw, so a window too short to tell live memory from garbage says so instead of guessing.
 """
 
 from __future__ import annotations
@@ -21,11 +22,20 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from math import erfc, sqrt
 from typing import Literal
 
 import numpy as np
 
-from leaksleuth.analyze.trend import ALPHA, MIN_POINTS, Growth, assess_growth
+from leaksleuth.analyze.trend import (
+    ALPHA,
+    MIN_POINTS,
+    MIN_TAU,
+    TAIL_POINTS,
+    Growth,
+    Trend,
+    assess_growth,
+)
 from leaksleuth.errors import UsageError
 from leaksleuth.watch.prom import FloatArray, PromAPI, RangeSeries
 from leaksleuth.watch.targets import (
@@ -82,7 +92,7 @@ class ScreenResult:
     growth_p_value: float | None  # Mann-Kendall p of that slope
     plateau: bool  # grew, then stopped
     goroutine_growth_per_second: float
-    heap_bytes_last: float  # last live-heap estimate (lower envelope of heap_alloc)
+    heap_bytes_last: float  # last live-heap estimate (see ``signal``)
     rss_bytes_last: float | None
     goroutines_last: float | None
     limit_bytes: float | None  # configured limit, else GOMEMLIMIT when set
@@ -93,7 +103,7 @@ class ScreenResult:
     next_gc_last: float | None = None
     gc_cycles: int | None = None  # GC cycles seen in the window (None: not exported)
     limit_source: str | None = None  # "config" or "GOMEMLIMIT"
-    signal: str = "heap_alloc lower envelope"
+    signal: str = "next_gc/(1+GOGC/100)"  # which live-heap estimate was trended
 
 
 @dataclass
@@ -256,6 +266,45 @@ def _finite(rs: RangeSeries | None) -> tuple[FloatArray, FloatArray]:
     return rs.times[m], rs.values[m]
 
 
+def _kendall(t: FloatArray, y: FloatArray) -> tuple[float, float, float]:
+    """Kendall's tau-b of y against strictly increasing t, its asymptotic p-value, and the
+    Theil-Sen slope (median of pairwise slopes), in one O(n^2) numpy pass."""
+    n = len(y)
+    iu = np.triu_indices(n, 1)
+    dy = (y[None, :] - y[:, None])[iu]
+    dt = (t[None, :] - t[:, None])[iu]
+    s = float(np.sign(dy).sum())
+    n0 = len(dy)
+    ties = int(np.count_nonzero(dy == 0))
+    denom = sqrt(n0 * (n0 - ties)) if n0 > ties else 0.0
+    tau = s / denom if denom else 0.0
+    var = n * (n - 1) * (2 * n + 5) / 18.0
+    p = erfc(abs(s) / sqrt(2 * var)) if var > 0 else 1.0
+    return tau, p, float(np.median(dy / dt))
+
+
+def growth(t: FloatArray, y: FloatArray, *, min_rise: float, alpha: float) -> Growth:
+    """``analyze.trend.assess_growth``, with a fast exit for the common case of a fleet.
+
+    assess_growth can only call a series growing or a plateau when Kendall's tau of the whole
+    window or of its tail reaches MIN_TAU. Both taus are computed here first (one vectorised
+    pass); a series below it on both gets the same verdict (neither) without the Theil-Sen
+    fits, whose confidence intervals cost ~50 ms a series on a busy 2-core machine and would
+    make 2,000 instances miss a 60 s budget. Its slope is still Theil-Sen's, its p-value the
+    asymptotic Mann-Kendall one.
+    """
+    n = len(t)
+    if n >= MIN_POINTS:
+        tau, p, slope = _kendall(t, y)
+        h = min(n, max(TAIL_POINTS, n - n // 2))
+        tail_tau = _kendall(t[n - h:], y[n - h:])[0] if h < n else tau
+        if tau < MIN_TAU and tail_tau < MIN_TAU:
+            span = float(t[-1] - t[0])
+            tr = Trend(slope, float(np.median(y - slope * (t - t[0]))), tau, p, n, span, 0.0)
+            return Growth(tr, tr, tr, False, False, True)
+    return assess_growth(t, y, min_rise=min_rise, alpha=alpha)
+
+
 def _rising(t: FloatArray, y: FloatArray, alpha: float) -> bool:
     """A cross-check: does this signal's tail also trend up (significant, consistent)?"""
     if len(t) < MIN_POINTS:
@@ -268,11 +317,34 @@ def _mib(x: float) -> str:
     return f"{x / 1048576:.1f} MiB"
 
 
+SIGNAL_NEXT_GC = "next_gc/(1+GOGC/100)"
+SIGNAL_ENVELOPE = "heap_alloc lower envelope"
+
+
+def live_heap_signal(s: _Series) -> tuple[str, FloatArray, FloatArray]:
+    """The live-heap estimate of one instance: which signal, its times and values.
+
+    ``next_gc / (1 + GOGC/100)`` is the marked heap of the last GC (plus a share of stacks
+    and globals) and is the default: on real services it follows the runtime's own
+    ``/gc/heap/live:bytes`` slope within a few percent with a fifth of the scatter of the
+    heap_alloc envelope (benchmarks/fleet_screen_bench.py measures both). It stops meaning
+    that when GOGC is off or GOMEMLIMIT caps the goal; then the envelope is used.
+    """
+    tn, yn = _finite(s.sig.get("next_gc"))
+    gogc = s.gogc if s.gogc is not None else DEFAULT_GOGC
+    capped = (s.gomemlimit is not None and 0 < s.gomemlimit < NO_LIMIT and len(yn) > 0
+              and float(yn.max()) >= 0.9 * s.gomemlimit)
+    if len(yn) >= MIN_POINTS and gogc > 0 and not capped:
+        return SIGNAL_NEXT_GC, tn, yn / (1.0 + gogc / 100.0)
+    th, yh = _finite(s.sig.get("heap"))
+    return SIGNAL_ENVELOPE, th, yh
+
+
 def screen_one(t: Target, s: _Series, *, window: float, step: float,
                cfg: ScreenConfig) -> ScreenResult:
     """The judgement of one instance from its fetched signals (pure: no I/O)."""
     reasons: list[str] = []
-    th, yh = _finite(s.sig.get("heap"))
+    signal, th, yh = live_heap_signal(s)
     tg, yg = _finite(s.sig.get("goroutines"))
     _, yr = _finite(s.sig.get("rss"))
     _, yn = _finite(s.sig.get("next_gc"))
@@ -297,12 +369,12 @@ def screen_one(t: Target, s: _Series, *, window: float, step: float,
         rss_bytes_last=rss_last, goroutines_last=float(yg[-1]) if len(yg) else None,
         limit_bytes=limit, time_to_exhaustion_seconds=None, confidence=0.0,
         status="insufficient-data", reasons=(), next_gc_last=next_gc_last,
-        gc_cycles=gc_cycles, limit_source=limit_source)
+        gc_cycles=gc_cycles, limit_source=limit_source, signal=signal)
 
     gor: Growth | None = None
     if len(tg) >= MIN_POINTS:
         med_g = float(np.median(yg))
-        gor = assess_growth(tg, yg, alpha=cfg.alpha, min_rise=max(
+        gor = growth(tg, yg, alpha=cfg.alpha, min_rise=max(
             cfg.min_goroutine_rise, cfg.min_goroutine_rise_fraction * med_g))
     gor_rate = gor.slope if gor is not None else 0.0
 
@@ -310,26 +382,26 @@ def screen_one(t: Target, s: _Series, *, window: float, step: float,
         reasons.append(f"only {len(th)} live-heap points (need {MIN_POINTS})")
         return replace(base, goroutine_growth_per_second=gor_rate, reasons=tuple(reasons))
     if gc_cycles is not None and gc_cycles < cfg.min_gc_cycles:
-        reasons.append(f"only {gc_cycles} GC cycles in {window:.0f}s: live heap not observable")
+        reasons.append(f"only {gc_cycles} GC cycles seen in {window:.0f}s: "
+                       "live heap not observable")
         return replace(base, goroutine_growth_per_second=gor_rate, reasons=tuple(reasons))
 
     med = float(np.median(yh))
     min_rise = max(cfg.min_rise_bytes, cfg.min_rise_fraction * med)
-    heap = assess_growth(th, yh, min_rise=min_rise, alpha=cfg.alpha)
+    heap = growth(th, yh, min_rise=min_rise, alpha=cfg.alpha)
     rate = heap.slope
     trend = heap.tail if heap.growing else heap.full
     status: Status = "ok"
-    confirmed = False
     if heap.growing:
-        checks = [name for name in ("next_gc", "inuse")
-                  if _rising(*_finite(s.sig.get(name)), alpha=cfg.alpha)]
-        confirmed = bool(checks)
+        others = ("heap", "inuse") if signal == SIGNAL_NEXT_GC else ("next_gc", "inuse")
+        label = {"heap": "heap_alloc floor", "inuse": "heap_inuse floor", "next_gc": "next_gc"}
+        checks = [label[n] for n in others if _rising(*_finite(s.sig.get(n)), alpha=cfg.alpha)]
         reasons.append(
             f"live heap +{_mib(rate * 3600)}/h over the last {trend.span / 60:.0f} min "
-            f"(tau {trend.tau:.2f}, p {trend.p_value:.1e})"
+            f"(tau {trend.tau:.2f}, p {trend.p_value:.1e}, {signal})"
             + (f", confirmed by {' and '.join(checks)}" if checks
-               else ", next_gc and heap_inuse do not confirm"))
-        status = "leak-suspect" if confirmed else "growing"
+               else f", {' and '.join(label[n] for n in others)} do not confirm"))
+        status = "leak-suspect" if checks else "growing"
     elif heap.plateau:
         reasons.append(f"live heap grew {_mib(heap.full.rise)} then stopped (plateau)")
     else:
@@ -351,8 +423,7 @@ def screen_one(t: Target, s: _Series, *, window: float, step: float,
     p = trend.p_value if trend.p_value is not None else 1.0
     if status == "leak-suspect" and not heap.growing and gor is not None:
         tau, p = max(0.0, gor.tail.tau), gor.tail.p_value or 1.0
-    conf = 0.0 if status == "ok" and not heap.growing and not heap.plateau else (
-        factor * tau * (1.0 - p) * coverage)
+    conf = 0.0 if status == "ok" and not heap.plateau else factor * tau * (1.0 - p) * coverage
     return replace(
         base, live_heap_growth_bytes_per_second=rate, growth_p_value=trend.p_value,
         plateau=heap.plateau, goroutine_growth_per_second=gor_rate,
