@@ -258,9 +258,20 @@ def main() -> int:
     for i in sorted((flagged | growing) - leakers):
         st = next(r[2] for r in fig["results"] if inst_to_i[r[0]] == i)
         print(f"  false alarm: #{i} {kinds.get(str(i), 'healthy')} -> {st}")
-    tte = [(inst_to_i[r[0]], r[4]) for r in fig["results"] if r[4] is not None]
-    print(f"time to exhaustion given for {len(tte)} instances (GOMEMLIMIT on "
-          f"{len(truth['limits'])} leakers)")  # type: ignore[arg-type]
+    counts: dict[str, int] = {}
+    for r in fig["results"]:
+        counts[r[2]] = counts.get(r[2], 0) + 1
+    print("statuses: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    limits: dict[str, float] = truth["limits"]  # type: ignore[assignment]
+    for r in fig["results"]:
+        i = inst_to_i[r[0]]
+        if r[4] is None:
+            continue
+        rate = float(kinds[str(i)].split()[1]) * 1024 if str(i) in limits else None
+        # the limit was set at 1.5x the final live heap: the truth is limit/3 / rate
+        true = limits[str(i)] / 3 / rate if rate else None
+        print(f"  time to exhaustion #{i} ({kinds.get(str(i), 'healthy')}): "
+              f"{r[4] / 3600:.1f} h" + (f", simulated {true / 3600:.1f} h" if true else ""))
     print(f"load average before/after the screen: {load[0]:.1f}/{load_after[0]:.1f} "
           f"on {os.cpu_count()} cores (machine shared with other work)")
     return 0

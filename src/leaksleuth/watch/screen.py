@@ -305,6 +305,43 @@ def growth(t: FloatArray, y: FloatArray, *, min_rise: float, alpha: float) -> Gr
     return assess_growth(t, y, min_rise=min_rise, alpha=alpha)
 
 
+def autocorrelated_p(t: FloatArray, y: FloatArray, slope: float) -> float:
+    """Mann-Kendall p-value with the variance widened for lag-1 autocorrelated residuals.
+
+    Memory in flight wanders for minutes, so adjacent points of a slow series are not
+    independent and the plain test finds "trends" in noise. The variance of S is multiplied
+    by (1 + r1) / (1 - r1), r1 the lag-1 autocorrelation of the residuals around the
+    Theil-Sen line (the AR(1) effective-sample-size correction); r1 <= 0 changes nothing.
+    """
+    n = len(y)
+    if n < 4:
+        return 1.0
+    tau, _, _ = _kendall(t, y)
+    r = y - slope * (t - t[0])
+    r = r - r.mean()
+    den = float(np.dot(r, r))
+    r1 = float(np.dot(r[1:], r[:-1]) / den) if den > 0 else 0.0
+    r1 = min(max(r1, 0.0), 0.95)
+    n0 = n * (n - 1) / 2
+    s_stat = tau * n0
+    var = n * (n - 1) * (2 * n + 5) / 18.0 * (1 + r1) / (1 - r1)
+    return erfc(abs(s_stat) / sqrt(2 * var))
+
+
+def since_restart(t: FloatArray, y: FloatArray,
+                  drop: float = 0.6) -> tuple[FloatArray, FloatArray, float | None]:
+    """The part of a live-heap series after its last restart (or mass release): a fall
+    below ``drop`` times the previous point. What came before says nothing about the
+    process now, and a warm-up climbing back from it is not a leak."""
+    if len(y) < 2:
+        return t, y, None
+    falls = np.flatnonzero(y[1:] < drop * y[:-1])
+    if not len(falls):
+        return t, y, None
+    k = int(falls[-1]) + 1
+    return t[k:], y[k:], float(t[k])
+
+
 def _rising(t: FloatArray, y: FloatArray, alpha: float) -> bool:
     """A cross-check: does this signal's tail also trend up (significant, consistent)?"""
     if len(t) < MIN_POINTS:
@@ -358,6 +395,7 @@ def screen_one(t: Target, s: _Series, *, window: float, step: float,
         limit, limit_source = s.gomemlimit, "GOMEMLIMIT"
     gogc = s.gogc if s.gogc is not None and s.gogc > 0 else DEFAULT_GOGC
     expected = max(1.0, window / step)
+    t_end = float(th[-1]) if len(th) else 0.0
     coverage = min(1.0, len(th) / expected)
 
     rss_last = float(yr[-1]) if len(yr) else None
@@ -386,12 +424,29 @@ def screen_one(t: Target, s: _Series, *, window: float, step: float,
                        "live heap not observable")
         return replace(base, goroutine_growth_per_second=gor_rate, reasons=tuple(reasons))
 
+    th, yh, restarted = since_restart(th, yh)
+    if restarted is not None:
+        reasons.append(f"restarted (or released most of its heap) "
+                       f"{(t_end - restarted) / 60:.0f} min before the end")
+        gm = tg >= restarted
+        tg, yg = tg[gm], yg[gm]
+        if len(th) < MIN_POINTS:
+            return replace(base, goroutine_growth_per_second=gor_rate, reasons=tuple(reasons))
     med = float(np.median(yh))
     min_rise = max(cfg.min_rise_bytes, cfg.min_rise_fraction * med)
     heap = growth(th, yh, min_rise=min_rise, alpha=cfg.alpha)
     rate = heap.slope
     trend = heap.tail if heap.growing else heap.full
     status: Status = "ok"
+    if heap.growing:
+        n = heap.tail.n
+        p_ac = autocorrelated_p(th[-n:], yh[-n:], heap.tail.slope)
+        if p_ac >= cfg.alpha:
+            reasons.append(f"live heap rose {_mib(heap.tail.rise)} but within wandering noise "
+                           f"(p {p_ac:.2f} allowing for autocorrelation)")
+            heap = replace(heap, growing=False)
+            rate = heap.full.slope
+            trend = heap.full
     if heap.growing:
         others = ("heap", "inuse") if signal == SIGNAL_NEXT_GC else ("next_gc", "inuse")
         label = {"heap": "heap_alloc floor", "inuse": "heap_inuse floor", "next_gc": "next_gc"}
@@ -406,19 +461,27 @@ def screen_one(t: Target, s: _Series, *, window: float, step: float,
         reasons.append(f"live heap grew {_mib(heap.full.rise)} then stopped (plateau)")
     else:
         reasons.append(f"live heap steady at ~{_mib(med)}")
+    if restarted is not None and len(tg) >= MIN_POINTS:
+        gor = growth(tg, yg, alpha=cfg.alpha, min_rise=max(
+            cfg.min_goroutine_rise, cfg.min_goroutine_rise_fraction * float(np.median(yg))))
+        gor_rate = gor.slope
     if gor is not None and gor.growing:
         reasons.append(f"goroutines +{gor_rate * 3600:.0f}/h (tau {gor.tail.tau:.2f})")
         status = "leak-suspect"
     elif gor is not None and gor.plateau:
         reasons.append("goroutines grew then stopped (plateau)")
 
+    if (status != "ok" and restarted is not None and heap.growing
+            and not (gor is not None and gor.growing) and t_end - restarted < window / 2):
+        status = "insufficient-data"
+        reasons.append("too soon after the restart to tell a warm-up from a leak")
     tte = None
     if status != "ok" and rate > 0 and limit is not None:
         tte = _time_to_exhaustion(limit, limit_source, rate, gogc, float(yh[-1]),
                                   rss_last, next_gc_last)
         reasons.append(f"{limit_source} {_mib(limit)}: exhausted in ~{tte / 3600:.1f} h")
 
-    factor = {"leak-suspect": 1.0, "growing": 0.6, "ok": 0.25}[status]
+    factor = {"leak-suspect": 1.0, "growing": 0.6, "ok": 0.25, "insufficient-data": 0.1}[status]
     tau = max(0.0, trend.tau)
     p = trend.p_value if trend.p_value is not None else 1.0
     if status == "leak-suspect" and not heap.growing and gor is not None:
