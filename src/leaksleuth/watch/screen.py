@@ -36,6 +36,7 @@ from leaksleuth.analyze.trend import (
     Trend,
     assess_growth,
 )
+from leaksleuth.analyze.units import human_bytes
 from leaksleuth.errors import UsageError
 from leaksleuth.watch.prom import FloatArray, PromAPI, RangeSeries
 from leaksleuth.watch.targets import (
@@ -107,7 +108,7 @@ class ScreenResult:
 
 
 @dataclass
-class _Series:
+class FleetSeries:
     """The fetched signals of one instance (labels without ``__name__``)."""
 
     labels: Mapping[str, str]
@@ -143,10 +144,10 @@ def _targets_matchers(targets: Sequence[Target]) -> list[Matcher]:
 def fetch_fleet(
     api: PromAPI, matchers: Sequence[Matcher], *, start: float, end: float, step: float,
     expected_series: int | None = None,
-) -> dict[LabelKey, _Series]:
+) -> dict[LabelKey, FleetSeries]:
     """Every signal of every instance the matchers select: one range query per signal."""
     sel = _selector_text(matchers)
-    fleet: dict[LabelKey, _Series] = {}
+    fleet: dict[LabelKey, FleetSeries] = {}
     # settings (and a count of instances, to size the range-query chunks) at the window's end
     name_re = "|".join(SETTINGS_METRICS)
     inner = selector_promql(matchers)
@@ -156,7 +157,7 @@ def fetch_fleet(
     for labels, value in settings:
         name = labels.pop("__name__", "")
         key = tuple(sorted(labels.items()))
-        s = fleet.setdefault(key, _Series(labels))
+        s = fleet.setdefault(key, FleetSeries(labels))
         if name == "go_gc_gomemlimit_bytes":
             s.gomemlimit = value
         elif name == "go_gc_gogc_percent":
@@ -170,7 +171,7 @@ def fetch_fleet(
         for rs in api.query_range(q, start, end, step, expected_series=est):
             labels = {k: v for k, v in rs.labels.items() if k != "__name__"}
             key = tuple(sorted(labels.items()))
-            fleet.setdefault(key, _Series(labels)).sig[sig] = rs
+            fleet.setdefault(key, FleetSeries(labels)).sig[sig] = rs
     return fleet
 
 
@@ -209,11 +210,11 @@ def screen_fleet(
             results.append(screen_one(t, s, window=window, step=step, cfg=cfg))
     else:
         # index the series by the values of each label-name set the targets use
-        index: dict[tuple[str, ...], dict[tuple[str, ...], list[_Series]]] = {}
+        index: dict[tuple[str, ...], dict[tuple[str, ...], list[FleetSeries]]] = {}
         for t in targets:
             names = tuple(sorted(t.labels))
             if names and names not in index:
-                idx: dict[tuple[str, ...], list[_Series]] = {}
+                idx: dict[tuple[str, ...], list[FleetSeries]] = {}
                 for s in fleet.values():
                     if all(n in s.labels for n in names) and matches(matchers, s.labels):
                         idx.setdefault(tuple(s.labels[n] for n in names), []).append(s)
@@ -351,14 +352,14 @@ def _rising(t: FloatArray, y: FloatArray, alpha: float) -> bool:
 
 
 def _mib(x: float) -> str:
-    return f"{x / 1048576:.1f} MiB"
+    return human_bytes(x)
 
 
 SIGNAL_NEXT_GC = "next_gc/(1+GOGC/100)"
 SIGNAL_ENVELOPE = "heap_alloc lower envelope"
 
 
-def live_heap_signal(s: _Series) -> tuple[str, FloatArray, FloatArray]:
+def live_heap_signal(s: FleetSeries) -> tuple[str, FloatArray, FloatArray]:
     """The live-heap estimate of one instance: which signal, its times and values.
 
     ``next_gc / (1 + GOGC/100)`` is the marked heap of the last GC (plus a share of stacks
@@ -377,7 +378,7 @@ def live_heap_signal(s: _Series) -> tuple[str, FloatArray, FloatArray]:
     return SIGNAL_ENVELOPE, th, yh
 
 
-def screen_one(t: Target, s: _Series, *, window: float, step: float,
+def screen_one(t: Target, s: FleetSeries, *, window: float, step: float,
                cfg: ScreenConfig) -> ScreenResult:
     """The judgement of one instance from its fetched signals (pure: no I/O)."""
     reasons: list[str] = []
@@ -438,6 +439,9 @@ def screen_one(t: Target, s: _Series, *, window: float, step: float,
     rate = heap.slope
     trend = heap.tail if heap.growing else heap.full
     status: Status = "ok"
+    too_soon = (heap.growing and restarted is not None
+                and t_end - restarted < window / 2)  # a warm-up may still be under way
+    demoted = False
     if heap.growing:
         n = heap.tail.n
         p_ac = autocorrelated_p(th[-n:], yh[-n:], heap.tail.slope)
@@ -445,6 +449,7 @@ def screen_one(t: Target, s: _Series, *, window: float, step: float,
             reasons.append(f"live heap rose {_mib(heap.tail.rise)} but within wandering noise "
                            f"(p {p_ac:.2f} allowing for autocorrelation)")
             heap = replace(heap, growing=False)
+            demoted = True
             rate = heap.full.slope
             trend = heap.full
     if heap.growing:
@@ -459,7 +464,7 @@ def screen_one(t: Target, s: _Series, *, window: float, step: float,
         status = "leak-suspect" if checks else "growing"
     elif heap.plateau:
         reasons.append(f"live heap grew {_mib(heap.full.rise)} then stopped (plateau)")
-    else:
+    elif not demoted:
         reasons.append(f"live heap steady at ~{_mib(med)}")
     if restarted is not None and len(tg) >= MIN_POINTS:
         gor = growth(tg, yg, alpha=cfg.alpha, min_rise=max(
@@ -471,8 +476,7 @@ def screen_one(t: Target, s: _Series, *, window: float, step: float,
     elif gor is not None and gor.plateau:
         reasons.append("goroutines grew then stopped (plateau)")
 
-    if (status != "ok" and restarted is not None and heap.growing
-            and not (gor is not None and gor.growing) and t_end - restarted < window / 2):
+    if too_soon and not (gor is not None and gor.growing):
         status = "insufficient-data"
         reasons.append("too soon after the restart to tell a warm-up from a leak")
     tte = None
