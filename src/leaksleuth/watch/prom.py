@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,7 +57,8 @@ def _key(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
 
 
 class PromAPI:
-    """Blocking client; ``requests`` counts the HTTP requests made (for cost figures)."""
+    """Blocking client, safe to share between threads; ``requests`` counts the HTTP requests
+    made (for cost figures)."""
 
     def __init__(
         self,
@@ -70,6 +72,7 @@ class PromAPI:
         self.base_url = base_url.rstrip("/")
         self.points_budget = max(1, points_budget)
         self.requests = 0
+        self._lock = threading.Lock()
         self._client = httpx.Client(
             base_url=self.base_url, timeout=timeout, headers=dict(headers or {}),
             transport=transport)
@@ -85,7 +88,8 @@ class PromAPI:
 
     # -- transport -------------------------------------------------------------------------
     def _call(self, method: str, path: str, params: Mapping[str, str]) -> Any:
-        self.requests += 1
+        with self._lock:
+            self.requests += 1
         try:
             if method == "POST":
                 resp = self._client.post(path, data=dict(params))
