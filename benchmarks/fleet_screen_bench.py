@@ -14,6 +14,7 @@ the known leakers, and the reference in the same run: the targets (60 s, 300 MB)
 of screening the same fleet with per-instance queries (measured on a sample, extrapolated).
 
     python benchmarks/fleet_screen_bench.py [--instances 2000] [--hours 4] [--scrape 60]
+    python benchmarks/fleet_screen_bench.py --estimators 90   # live-heap estimates, real Go
 """
 
 from __future__ import annotations
@@ -192,6 +193,67 @@ def per_instance_reference(url: str, start: float, end: float, step: float,
     return time.monotonic() - t0, req
 
 
+def estimators(seconds: float) -> int:
+    """Which live-heap estimate is right, on real Go services: promsvc instances (a GC
+    saw-tooth; two leaking into a map) scraped every second by Debian's prometheus, each
+    estimate's Theil-Sen slope and scatter against the runtime's own /gc/heap/live:bytes."""
+    from contextlib import ExitStack
+
+    from leaksleuth.analyze.trend import robust_trend
+    from leaksleuth.toolchain import build, ensure_go, start_service, stop_process
+    from leaksleuth.watch.prom import PromAPI
+    from support.promserver import run_prometheus
+
+    exe = build(ROOT / "tests" / "goprogs" / "promsvc", ensure_go("1.26.6"))
+    kib = 1 << 10
+    fleet = {"busy": ["-garbage", str(20 << 20), "-working", str(8 << 20)],
+             "idle": ["-garbage", str(64 * kib), "-working", str(8 << 20)],
+             "leak-200k-busy": ["-garbage", str(20 << 20), "-leak", str(200 * kib)],
+             "leak-50k-idle": ["-garbage", str(256 * kib), "-leak", str(50 * kib)]}
+    with ExitStack() as st:
+        addrs = {}
+        for name, args in fleet.items():
+            proc, addr = start_service(exe, *args)
+            st.callback(stop_process, proc)
+            addrs[name] = addr
+        prom = st.enter_context(run_prometheus(
+            {"svc": [(a, {"name": n}) for n, a in addrs.items()]}, scrape_interval="1s"))
+        prom.wait_targets_up(len(fleet))
+        t0 = time.time()
+        time.sleep(seconds)
+        t1 = time.time()
+        api = PromAPI(prom.url)
+
+        def q(expr: str, step: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+            return {r.labels["name"]: (r.times, r.values)
+                    for r in api.query_range(expr, t0, t1, step)}
+
+        truth = q("promsvc_live_heap_bytes", 1)
+        print(f"{seconds:.0f} s of 1 s scrapes; slopes in KiB/s (Theil-Sen), scatter = median "
+              "absolute residual in KiB, level = median error against the truth")
+        for w in (2, 5, 10):
+            env = q(f"min_over_time(go_memstats_heap_alloc_bytes[{w}s])", w)
+            ngc = q(f"min_over_time(go_memstats_next_gc_bytes[{w}s])", w)
+            print(f"window {w} s:")
+            for n in fleet:
+                tt = robust_trend(*truth[n])
+                row = [f"  {n:15s} truth {tt.slope / kib:6.1f}"]
+                for label, (t, v) in (("envelope", env[n]), ("next_gc/2", ngc[n])):
+                    y = v / 2 if label == "next_gc/2" else v
+                    tr = robust_trend(t, y)
+                    lvl = float(np.median((y - np.interp(t, *truth[n])) / np.interp(t, *truth[n])))
+                    row.append(f"{label} {tr.slope / kib:6.1f} (scatter {tr.scatter / kib:5.0f},"
+                               f" level {lvl:+.0%})")
+                print("  ".join(row))
+    return 0
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a running process (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--instances", type=int, default=2000)
@@ -199,7 +261,11 @@ def main() -> int:
     ap.add_argument("--scrape", type=float, default=60.0)
     ap.add_argument("--step", type=float, default=150.0)
     ap.add_argument("--child", nargs=4, metavar=("URL", "START", "END", "STEP"))
+    ap.add_argument("--estimators", type=float, metavar="SECONDS",
+                    help="instead: compare the live-heap estimates on real Go services")
     a = ap.parse_args()
+    if a.estimators:
+        return estimators(a.estimators)
     if a.child:
         screen_child(a.child[0], *map(float, a.child[1:]))
         return 0
@@ -218,6 +284,7 @@ def main() -> int:
         with run_prometheus({}, tsdb=work, timeout=120) as prom:
             start, end = float(truth["start"]), float(truth["end"])  # type: ignore[arg-type]
             load = os.getloadavg()
+            prom_cpu0 = _cpu_seconds(prom.proc.pid)
             out = subprocess.run(
                 [sys.executable, __file__, "--child", prom.url, str(start), str(end),
                  str(a.step)], capture_output=True, text=True, check=False)
@@ -225,6 +292,7 @@ def main() -> int:
                 print(out.stderr[-3000:])
                 return 1
             fig = json.loads(out.stdout)
+            prom_cpu = _cpu_seconds(prom.proc.pid) - prom_cpu0
             load_after = os.getloadavg()
             sample = [instance_labels(i) for i in range(0, a.instances, a.instances // 20)]
             ref_wall, ref_req = per_instance_reference(prom.url, start, end, a.step, sample)
@@ -245,6 +313,9 @@ def main() -> int:
           f"{TARGET_RSS_MB:.0f} MB) -> {'PASS' if fig['maxrss_mb'] < TARGET_RSS_MB else 'FAIL'}")
     print(f"CPU of the watcher process: {fig['cpu']:.1f} s (imports included); the rest of "
           "the wall is Prometheus evaluating and waiting for a core")
+    print(f"CPU of Prometheus answering: {prom_cpu:.1f} s; watcher + Prometheus = "
+          f"{fig['cpu'] + prom_cpu:.1f} CPU-seconds, the wall an idle 2-core machine would need"
+          " at most")
     print(f"cost per instance: {fig['wall'] / max(n, 1) * 1000:.1f} ms wall, "
           f"{fig['cpu'] / max(n, 1) * 1000:.2f} ms CPU, "
           f"{fig['requests'] / max(n, 1):.4f} requests")

@@ -2,7 +2,7 @@
 
 Only what fleet screening needs: the scrape targets and ``query_range``. Range queries are
 split into time chunks when one answer would exceed the server's 11,000 points per series, or
-when it would hold more points than ``points_budget`` (a JSON answer costs ~160 bytes of Python
+when it would hold more points than ``points_budget`` (a JSON answer becomes several Python
 objects per point while it is decoded, so the budget bounds the watcher's peak memory).
 """
 

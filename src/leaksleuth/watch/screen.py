@@ -175,8 +175,8 @@ def fetch_fleet(
         return sig, api.query_range(q, start, end, step, expected_series=est)
 
     # Prometheus evaluates each query on one core, so ``concurrency`` > 1 uses idle server
-    # cores while this side decodes; but every answer in flight is decoded at once (2,000
-    # instances: ~190 MB peak RSS one at a time, ~270 MB three at a time), so one is the default.
+    # cores while this side decodes; but every answer in flight is decoded at once and peak
+    # memory grows with it, so one at a time is the default.
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         for sig, series in pool.map(run, QUERIES):
             for rs in series:
@@ -382,9 +382,9 @@ def live_heap_signal(s: FleetSeries) -> tuple[str, FloatArray, FloatArray]:
 
     ``next_gc / (1 + GOGC/100)`` is the marked heap of the last GC (plus a share of stacks
     and globals) and is the default: on real services it follows the runtime's own
-    ``/gc/heap/live:bytes`` slope within a few percent with a fifth of the scatter of the
-    heap_alloc envelope (benchmarks/fleet_screen_bench.py measures both). It stops meaning
-    that when GOGC is off or GOMEMLIMIT caps the goal; then the envelope is used.
+    ``/gc/heap/live:bytes`` more closely and with less scatter than the heap_alloc envelope
+    (README, "Screening figures"). It stops meaning that when GOGC is off or GOMEMLIMIT caps
+    the goal; then the envelope is used.
     """
     tn, yn = _finite(s.sig.get("next_gc"))
     gogc = s.gogc if s.gogc is not None else DEFAULT_GOGC
