@@ -498,7 +498,7 @@ def screen_one(t: Target, s: FleetSeries, *, window: float, step: float,
         status = "insufficient-data"
         reasons.append("too soon after the restart to tell a warm-up from a leak")
     tte = None
-    if status != "ok" and rate > 0 and limit is not None:
+    if status in ("leak-suspect", "growing") and rate > 0 and limit is not None:
         tte = _time_to_exhaustion(limit, limit_source, rate, gogc, float(yh[-1]),
                                   rss_last, next_gc_last)
         reasons.append(f"{limit_source} {_mib(limit)}: exhausted in ~{tte / 3600:.1f} h")
