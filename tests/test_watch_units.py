@@ -394,3 +394,31 @@ def test_diagnosis_refused_while_stopping(tmp_path: Path) -> None:
     out = diagnose_into(tmp_path, target="a", pprof_url="http://127.0.0.1:1/debug/pprof",
                         schedule=_cfg(tmp_path).schedule, pid=None, stop=stop)
     assert out.error_kind == "stopped" and out.session_dir is None
+
+
+def test_diagnosis_slots_most_urgent_first(tmp_path: Path) -> None:
+    """One slot: the flagged target goes first, then a requested capture, then the slow
+    schedule; nothing queues behind the running session."""
+    import time
+
+    fleet, clock, notes = Fleet(), FakeClock(), RecordingNotifier()
+    doc = {"prometheus": {"url": "http://127.0.0.1:1"},
+           "schedule": {"screen_every": "10s", "window": "60s", "step": "5s",
+                        "diagnose_every": "1m", "concurrency": 1,
+                        "diagnosis_duration": "3s", "diagnosis_interval": "1s"},
+           "evidence": {"dir": "ev"}, "state": {"path": "st.sqlite"}}
+    w = Watcher(parse_config(doc, base=tmp_path), clock=clock, notifier=notes,
+                screen_fn=fleet.screen, discover_fn=fleet.discover, diagnose_fn=fleet.diagnose,
+                prom_api=object(), serve=False)
+    try:
+        assert w.run_round().diagnoses_started == ["job/h:1"]
+        assert w.request_capture({"instance": "h:3"}) == "job/h:3"
+        started: list[str] = []
+        deadline = time.monotonic() + 10
+        while len(started) < 2 and time.monotonic() < deadline:
+            started += w.poll().diagnoses_started
+            time.sleep(0.05)
+        assert started == ["job/h:3", "job/h:2"]
+        assert len(w._jobs) <= 1
+    finally:
+        w.close()

@@ -169,6 +169,7 @@ class Watcher:
         self._pool = ThreadPoolExecutor(max_workers=cfg.schedule.concurrency,
                                         thread_name_prefix="watch-diagnose")
         self._jobs: dict[str, _Job] = {}
+        self._wanted: dict[str, str] = {}  # captures asked for, waiting for a free slot
         self._requests: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
         self.targets: dict[str, Target] = {}
         self.records: dict[str, TargetRecord] = self.state.targets()
@@ -310,6 +311,7 @@ class Watcher:
         now = self.clock.now()
         self._finish_jobs(report)
         self._drain_requests(now, report)
+        self._schedule_diagnoses(now, report)
         self._notify(now, report)
         return report
 
@@ -446,6 +448,7 @@ class Watcher:
     # --- diagnoses and captures -------------------------------------------------------------
 
     def _drain_requests(self, now: float, report: RoundReport) -> None:
+        """Capture requests from the webhook receiver join the queue of wanted captures."""
         while True:
             try:
                 name, trigger = self._requests.get_nowait()
@@ -461,13 +464,25 @@ class Watcher:
             last = self.bundles.get(rec.last_bundle or "")
             if last is not None and now - last.created < self.cfg.schedule.diagnose_flagged_every:
                 continue  # evidence this recent is already on disk
-            self._start(name, trigger, True, report)
+            self._wanted.setdefault(name, trigger)
 
     def _schedule_diagnoses(self, now: float, report: RoundReport) -> None:
+        """Fill the free diagnosis slots, most urgent first: requested captures, critical,
+        warning, flagged by screening, then the slow schedule (longest undiagnosed first).
+        Only ``concurrency`` sessions run at once and nothing queues behind them, so a slow
+        pass over a large fleet never delays the capture of a target that just turned bad."""
         sched = self.cfg.schedule
-        flagged: list[tuple[int, str, str, bool]] = []
+        free = sched.concurrency - len(self._jobs)
+        if free <= 0:
+            return
+        cands: list[tuple[int, float, str, str, bool]] = []
+        for name, trigger in list(self._wanted.items()):
+            if name not in self.targets:
+                del self._wanted[name]
+                continue
+            cands.append((-1, 0.0, name, trigger, True))
         for name, target in self.targets.items():
-            if target.pprof_url is None or name in self._jobs:
+            if target.pprof_url is None or name in self._jobs or name in self._wanted:
                 continue
             rec = self.records.setdefault(name, TargetRecord(name))
             if now < rec.next_attempt:
@@ -475,16 +490,16 @@ class Watcher:
             states = self.alerts.get(name, {})
             level = highest(states) or highest(states, "pending")
             status = rec.screen.get("status")
-            since = now - (rec.diagnosed_at or -math.inf)
+            last = rec.diagnosed_at if rec.diagnosed_at is not None else -math.inf
             if level is not None or status in FLAGGED:
-                if since >= sched.diagnose_flagged_every:
-                    warn = level is not None
-                    rank = 0 if level == "critical" else 1 if warn else 2
-                    flagged.append((rank, name, level or "flagged", warn))
-            elif sched.diagnose_every is not None and since >= sched.diagnose_every:
-                flagged.append((3, name, "schedule", False))
-        flagged.sort()
-        for _, name, trigger, capture in flagged:
+                if now - last >= sched.diagnose_flagged_every:
+                    rank = 0 if level == "critical" else 1 if level is not None else 2
+                    cands.append((rank, last, name, level or "flagged", level is not None))
+            elif sched.diagnose_every is not None and now - last >= sched.diagnose_every:
+                cands.append((3, last, name, "schedule", False))
+        cands.sort()
+        for _, _, name, trigger, capture in cands[:free]:
+            self._wanted.pop(name, None)
             self._start(name, trigger, capture, report)
 
     def _start(self, name: str, trigger: str, capture: bool, report: RoundReport) -> None:
