@@ -422,3 +422,21 @@ def test_diagnosis_slots_most_urgent_first(tmp_path: Path) -> None:
         assert len(w._jobs) <= 1
     finally:
         w.close()
+
+
+def test_restored_alert_of_a_vanished_target_is_resolved(tmp_path: Path) -> None:
+    fleet, clock, notes = Fleet(), FakeClock(), RecordingNotifier()
+    st = StateStore(tmp_path / "st.sqlite")
+    labels = {"alertname": "GoMemoryLeak", "severity": "warning", "target": "job/h:9"}
+    st.save_alerts([("job/h:9", "warning", LevelState("firing", 1.0, 1.0, None, 1.0), labels)])
+    st.save_targets([TargetRecord("job/h:9")])
+    st.close()
+    fleet.growth["job/h:1"] = 0.0
+    w = _watcher(tmp_path, fleet, clock, notes)
+    assert w.alerts["job/h:9"]["warning"].state == "firing"
+    w.run_once()
+    assert "job/h:9" not in w.alerts and "job/h:9" not in w.records
+    [msg] = notes.sent
+    assert msg.status == "resolved" and msg.labels == labels and msg.ends_at == clock.t
+    w.close()
+    assert "job/h:9" not in StateStore(tmp_path / "st.sqlite").alerts()

@@ -321,7 +321,10 @@ class Watcher:
         self._next_screen = now + self.cfg.schedule.screen_every
         report = RoundReport()
         self._finish_jobs(report)
-        self._refresh_targets(report)
+        if self._refresh_targets(report):
+            # state restored from a previous run may name targets that are gone since
+            for name in (set(self.alerts) | set(self.records)) - set(self.targets):
+                self._forget(name)
         results = self._screen(now, report)
         by_name = {_name(r): r for r in results}
         self.last_results = by_name
@@ -349,10 +352,11 @@ class Watcher:
         self.metrics.round_seconds.set(time.monotonic() - started)
         return report
 
-    def _refresh_targets(self, report: RoundReport) -> None:
+    def _refresh_targets(self, report: RoundReport) -> bool:
+        """Re-discover the fleet; False when discovery failed (the fleet is then unknown)."""
         pc = self.cfg.prometheus
         if pc is None or self.prom is None:
-            return
+            return True
         try:
             if self._discover_fn is not None:
                 found = self._discover_fn(self.prom, pc.selector, pc.pprof_url)
@@ -362,7 +366,7 @@ class Watcher:
                 found = discover(self.prom, pc.selector, pc.pprof_url)
         except LeaksleuthError as exc:
             self._error("discovery", f"target discovery failed: {exc}", report)
-            return
+            return False
         static = {t.name for t in self.cfg.targets}
         current = {t.name: t for t in found}
         for name in [n for n in self.targets if n not in static and n not in current]:
@@ -370,6 +374,7 @@ class Watcher:
         for name, t in current.items():
             if name not in static:
                 self.targets[name] = t
+        return True
 
     def _forget(self, name: str) -> None:
         """A target that left the fleet: resolve its alerts, drop its series and state."""
@@ -378,8 +383,10 @@ class Watcher:
             if st.state == "firing":
                 self._queue_resolved(name, level, now)
         self.alerts.pop(name, None)
+        self.sent_labels.pop(name, None)
         self.records.pop(name, None)
         self.targets.pop(name, None)
+        self._wanted.pop(name, None)
         self.metrics.forget(name)
         with contextlib.suppress(LeaksleuthError):
             self.state.forget_target(name)
