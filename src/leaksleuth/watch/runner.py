@@ -13,6 +13,7 @@ import contextlib
 import logging
 import math
 import queue
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -625,8 +626,12 @@ class Watcher:
     def evidence_url(self, bundle_id: str | None) -> str | None:
         if bundle_id is None or bundle_id not in self.bundles:
             return None
-        base = self.cfg.alerts.external_url or (
-            f"http://{self.server.address}" if self.server is not None else None)
+        base = self.cfg.alerts.external_url
+        if base is None and self.server is not None:
+            host, _, port = self.server.address.rpartition(":")
+            if host in ("0.0.0.0", "::", ""):  # listening everywhere: name this machine
+                host = socket.getfqdn()
+            base = f"http://{host}:{port}"
         if base:
             return f"{base}/evidence/{bundle_id}/report.html"
         return str(self.bundles[bundle_id].path / "report.html")
