@@ -187,8 +187,9 @@ def _series(live: np.ndarray, *, gor: np.ndarray | None = None, gogc: float | No
     env = live if envelope_follows else flat
     sig = {"next_gc": rs(live * 2), "heap": rs(env), "inuse": rs(env * 1.1),
            "goroutines": rs(gor if gor is not None else np.full(len(live), 50.0)),
-           "rss": rs(live * 2.2 + 20e6), "gcs": rs(np.full(len(live), gcs))}
-    return FleetSeries({"job": "j", "instance": "i"}, sig, gomemlimit=gomemlimit, gogc=gogc)
+           "rss": rs(live * 2.2 + 20e6)}
+    return FleetSeries({"job": "j", "instance": "i"}, sig, gomemlimit=gomemlimit, gogc=gogc,
+                       gc_cycles=int(gcs * len(live)))
 
 
 def _judge(s: FleetSeries, limit: int | None = None) -> Any:
@@ -308,7 +309,7 @@ def test_screen_fleet_uses_one_query_per_signal() -> None:
 
     with PromAPI("http://prom", transport=httpx.MockTransport(handler)) as api:
         out = screen_fleet(api, None, start=0, end=3600, step=60, selector={"job": "j"})
-    assert len(out) == 50 and api.requests == 7
+    assert len(out) == 50 and api.requests == 7  # settings, GC cycles, five range queries
     assert all('job="j"' in q for q in seen)
     assert "min_over_time(go_memstats_next_gc_bytes{job=\"j\"}[1m])" not in seen  # duration
     assert any(q == 'min_over_time(go_memstats_next_gc_bytes{job="j"}[60s])' for q in seen)

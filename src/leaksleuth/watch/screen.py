@@ -12,8 +12,9 @@ lower envelopes of heap_alloc and heap_inuse: ``min_over_time(...[step])`` evalu
 Prometheus on non-overlapping windows of one ``step`` each (adjacent points stay independent
 for the rank test). The envelope needs a GC cycle in each window; the runtime forces one every
 two minutes at the latest, so a ``step`` of 150 s or more always has one.
-``changes(go_memstats_last_gc_time_seconds[step])`` counts (at least) the GC cycles the window
-saw, so a window too short to tell live memory from garbage says so instead of guessing.
+``changes(go_memstats_last_gc_time_seconds[window])`` counts the GC cycles the window saw (as
+far as scrapes can tell them apart), so a window too short to tell live memory from garbage
+says so instead of guessing.
 """
 
 from __future__ import annotations
@@ -64,8 +65,10 @@ QUERIES: dict[str, str] = {
     "inuse": "min_over_time(go_memstats_heap_inuse_bytes{sel}[{w}])",
     "goroutines": "min_over_time(go_goroutines{sel}[{w}])",
     "rss": "max_over_time(process_resident_memory_bytes{sel}[{w}])",
-    "gcs": "changes(go_memstats_last_gc_time_seconds{sel}[{w}])",
 }
+# GC cycles seen over the whole window (one instant query: per-step windows would miss the
+# changes that fall between two steps)
+GC_CYCLES_QUERY = "changes(go_memstats_last_gc_time_seconds{sel}[{w}])"
 SETTINGS_METRICS = ("go_memstats_heap_alloc_bytes", "go_gc_gomemlimit_bytes",
                     "go_gc_gogc_percent")
 
@@ -118,6 +121,7 @@ class FleetSeries:
     sig: dict[str, RangeSeries] = field(default_factory=dict)
     gomemlimit: float | None = None
     gogc: float | None = None
+    gc_cycles: int | None = None
 
 
 def duration(seconds: float) -> str:
@@ -168,6 +172,11 @@ def fetch_fleet(
         else:
             count += 1
     est = max(count, expected_series or 0) or None
+    gcq = GC_CYCLES_QUERY.replace("{sel}", sel).replace("{w}", duration(end - start))
+    for labels, value in api.query(gcq, time=end):
+        labels.pop("__name__", None)
+        key = tuple(sorted(labels.items()))
+        fleet.setdefault(key, FleetSeries(labels)).gc_cycles = int(value)
     w = duration(step)
 
     def run(sig: str) -> tuple[str, list[RangeSeries]]:
@@ -404,8 +413,7 @@ def screen_one(t: Target, s: FleetSeries, *, window: float, step: float,
     tg, yg = _finite(s.sig.get("goroutines"))
     _, yr = _finite(s.sig.get("rss"))
     _, yn = _finite(s.sig.get("next_gc"))
-    _, yc = _finite(s.sig.get("gcs"))
-    gc_cycles = int(yc.sum()) if len(yc) else None
+    gc_cycles = s.gc_cycles
     limit: float | None = None
     limit_source: str | None = None
     if t.memory_limit_bytes:
