@@ -117,6 +117,16 @@ def session_loss(session_dir: Path) -> ServiceLost | None:
     return service_lost(session.ticks, _errors_by_tick(session))
 
 
+def session_html(session_dir: Path, diagnosis: Diagnosis) -> str:
+    """The HTML report of a diagnosed session: the diagnosis plus the growth flame graph."""
+    from leaksleuth.collect.session import open_session
+    from leaksleuth.report.flame import growth_flame
+    from leaksleuth.report.html import render_html
+
+    flame = growth_flame(list(open_session(session_dir).snapshots()))
+    return render_html(diagnosis, flame=flame)
+
+
 def prepare_inputs(session_dir: Path, *, pid: int | None, exe: Path | None,
                    inspector: MapInspector | None = inspect_pid_maps) -> AnalysisInputs:
     """Read the executable and (with a pid) the maps, then save them with the session.

@@ -662,13 +662,11 @@ def _write_session_html(session_dir: object, diagnosis: object, html_path: str) 
     from pathlib import Path
 
     from leaksleuth.analyze.diagnosis import Diagnosis
-    from leaksleuth.collect.session import open_session
-    from leaksleuth.report.flame import growth_flame
-    from leaksleuth.report.html import render_html, write_report
+    from leaksleuth.analyze.workflow import session_html
+    from leaksleuth.report.html import write_report
 
     assert isinstance(session_dir, Path) and isinstance(diagnosis, Diagnosis)
-    flame = growth_flame(list(open_session(session_dir).snapshots()))
-    out = write_report(html_path, render_html(diagnosis, flame=flame))
+    out = write_report(html_path, session_html(session_dir, diagnosis))
     click.echo(f"wrote {out} ({diagnosis.verdict}, {len(diagnosis.suspects)} suspects)")
 
 
@@ -693,6 +691,66 @@ def flame_cmd(file: str, base_file: str | None, sample_index: str | None,
     flame = build_flame(profile, base=base, sample_index=sample_index, title=title)
     out = write_report(html_path, render_html(flame=flame))
     click.echo(f"wrote {out} ({flame.nodes} frames of {flame.nodes_before_pruning})")
+
+
+# --- fleet watching ---------------------------------------------------------------------------
+
+
+@cli.command("watch")
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
+              help="The watch configuration (TOML; see the README's 'Watching a fleet').")
+@click.option("--once", is_flag=True,
+              help="Run one round (screen, alerts, the diagnoses it starts), print the fleet "
+                   "table and exit.")
+@click.option("--verbose", "-v", is_flag=True, help="Log every alert transition and capture.")
+def watch_cmd(config_path: str, once: bool, verbose: bool) -> None:
+    """Watch a fleet of Go services: screen them on Prometheus, diagnose the suspects, alert
+    (warning, critical) and capture evidence. Stops cleanly on SIGTERM or Ctrl-C."""
+    import logging
+    import signal
+
+    from leaksleuth.watch.config import load_config
+    from leaksleuth.watch.runner import Watcher
+
+    logging.basicConfig(level=logging.INFO if verbose or not once else logging.WARNING,
+                        format="%(asctime)s leaksleuth watch: %(message)s", stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
+    watcher = Watcher(load_config(config_path))
+
+    def on_signal(signum: int, frame: object) -> None:
+        watcher.stop_event.set()
+
+    old = signal.signal(signal.SIGINT, on_signal)
+    old_term = signal.signal(signal.SIGTERM, on_signal)
+    try:
+        if watcher.server is not None:
+            click.echo(f"leaksleuth: serving /metrics and /alertmanager on "
+                       f"http://{watcher.server.address}", err=True)
+        if once:
+            report = watcher.run_once()
+            _print_fleet(report.results)
+            for b in report.bundles:
+                click.echo(f"evidence: {b.path} ({b.verdict or 'no verdict'})")
+            for e in report.errors:
+                click.echo(f"leaksleuth: {e}", err=True)
+            watcher.close()
+        else:
+            watcher.run()
+    finally:
+        signal.signal(signal.SIGINT, old)
+        signal.signal(signal.SIGTERM, old_term)
+
+
+def _print_fleet(results: list[object]) -> None:
+    """The ranked fleet table (the screening renderer), when screening ran."""
+    if not results:
+        click.echo("leaksleuth: no target screened (no [prometheus] section, or no data)",
+                   err=True)
+        return
+    from leaksleuth.report.fleet import render
+    from leaksleuth.watch.screen import ScreenResult
+
+    render([r for r in results if isinstance(r, ScreenResult)], sys.stdout)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -622,7 +622,8 @@ def _collect(run: _Run, config: CollectConfig, store: Store, clock: Clock,
         if writer is not None:
             writer.finish("interrupted", clock.now())
         raise
-    assert writer is not None
+    if writer is None:  # stopped before the first tick: there is no session
+        raise CollectError(f"stopped before the first snapshot of {config.origin}")
     end = clock.now()
     if interrupted:
         writer.add_event("interrupted", f"after {done} tick(s)")
