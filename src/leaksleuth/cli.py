@@ -662,7 +662,7 @@ def _write_session_html(session_dir: object, diagnosis: object, html_path: str) 
     from pathlib import Path
 
     from leaksleuth.analyze.diagnosis import Diagnosis
-    from leaksleuth.analyze.workflow import session_html
+    from leaksleuth.app import session_html
     from leaksleuth.report.html import write_report
 
     assert isinstance(session_dir, Path) and isinstance(diagnosis, Diagnosis)

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from leaksleuth.analyze.diagnosis import Diagnosis
-from leaksleuth.collect.store import fsync_dir
 from leaksleuth.errors import StoreError
+from leaksleuth.fsutil import atomic_write_bytes, fsync_dir
 from leaksleuth.watch.config import EvidenceConfig, Schedule
 
 MANIFEST = "bundle.json"
@@ -60,13 +60,6 @@ def dir_bytes(path: Path) -> int:
             with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(root, f)).st_size
     return total
-
-
-def _write_synced(path: Path, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def _fsync_tree(path: Path) -> None:
@@ -144,7 +137,7 @@ class EvidenceStore:
             **(extra or {}),
         }
         try:
-            _write_synced(staging / MANIFEST, json.dumps(manifest, indent=2).encode())
+            atomic_write_bytes(staging / MANIFEST, json.dumps(manifest, indent=2).encode())
             _fsync_tree(staging)
             final = self.root / staging.name
             os.rename(staging, final)
@@ -206,7 +199,7 @@ def diagnose_into(staging: Path, *, target: str, pprof_url: str, schedule: Sched
                   collect_fn: Collector | None = None) -> DiagnosisOutcome:
     """Collect a session into ``staging``, analyse it, and write ``diagnosis.json`` and
     ``report.html`` beside it; failures come back in the outcome, never as an exception."""
-    from leaksleuth.analyze.workflow import (
+    from leaksleuth.app import (
         analyze_session_dir,
         inspect_pid_maps,
         prepare_inputs,
