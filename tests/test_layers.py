@@ -22,6 +22,8 @@ FORBIDDEN: dict[str, set[str]] = {
     "analyze": {"collect", "report", "app", "cli", "toolchain", "demo",
                 "!subprocess", "!socket", "!httpx", "!signal", "!threading"},
     "report": {"collect", "app", "cli", "toolchain"},
+    # the long-running watcher orchestrates the layers (through app) but is no command
+    "watch": {"cli", "toolchain", "demo"},
 }
 
 
