@@ -1,0 +1,330 @@
+/* The hot loops of reading a pprof profile, in C: finding the top-level fields, decoding the
+ * samples of a batch into columns, folding samples into per-function totals, hashing stacks
+ * and building a flame tree. Everything else (tables, names, errors with their messages) is
+ * Python (profile/decode.py), which also holds the per-message reference decoder that this
+ * must agree with (tests/test_parse_fuzz.py).
+ *
+ * Only the buffer protocol is used (no numpy headers): Python passes contiguous numpy arrays
+ * and preallocated outputs. The GIL is released inside every loop.
+ *
+ * Anything the fast sample decoder does not accept (a malformed or unusual sample) makes it
+ * return -1; the caller then decodes with the reference decoder, which names the problem.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    const uint8_t *p;
+    Py_ssize_t n;
+} Bytes;
+
+/* one varint at *pos (< end): 0 ok, 1 truncated, 2 longer than 10 bytes, 3 overflow */
+static inline int varint(const uint8_t *b, Py_ssize_t end, Py_ssize_t *pos, uint64_t *out) {
+    Py_ssize_t i = *pos;
+    if (i >= end) return 1;
+    uint8_t c = b[i++];
+    if (c < 0x80) { *pos = i; *out = c; return 0; }
+    uint64_t r = c & 0x7F;
+    int shift = 7;
+    for (;;) {
+        if (i >= end) return 1;
+        c = b[i++];
+        if (shift == 63) { /* the tenth byte: one more bit at most */
+            if (c >= 0x80) return 2;
+            if (c > 1) return 3;
+            *pos = i;
+            *out = r | ((uint64_t)c << 63);
+            return 0;
+        }
+        r |= (uint64_t)(c & 0x7F) << shift;
+        if (c < 0x80) { *pos = i; *out = r; return 0; }
+        shift += 7;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* scan(buf) -> (samples: bytes of int64 (head, body_a, body_b) triples,
+ *               others: bytes of int64 (fno, wt, a, b) rows, error: str or None)
+ * For varint fields a is the value (as int64 bits) and b is 0. Rows stop at the first wire
+ * error, whose message is returned (the caller checks the rows in order first). */
+
+typedef struct {
+    int64_t *d;
+    size_t n, cap;
+} Vec;
+
+static int vec_push(Vec *v, int64_t a, int64_t b, int64_t c, int64_t d, int k) {
+    if (v->n + (size_t)k > v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 4096;
+        while (cap < v->n + (size_t)k) cap *= 2;
+        int64_t *nd = realloc(v->d, cap * sizeof(int64_t));
+        if (!nd) return -1;
+        v->d = nd;
+        v->cap = cap;
+    }
+    v->d[v->n++] = a;
+    v->d[v->n++] = b;
+    v->d[v->n++] = c;
+    if (k == 4) v->d[v->n++] = d;
+    return 0;
+}
+
+static const char *VARINT_ERR[] = {"", "truncated varint", "varint longer than 10 bytes",
+                                   "varint overflows 64 bits"};
+
+static PyObject *w_scan(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    if (!PyArg_ParseTuple(args, "y*", &view)) return NULL;
+    const uint8_t *b = view.buf;
+    Py_ssize_t n = view.len, pos = 0;
+    Vec smp = {0}, oth = {0};
+    char err[128] = "";
+    int oom = 0;
+    Py_BEGIN_ALLOW_THREADS
+    while (pos < n) {
+        Py_ssize_t head = pos;
+        uint64_t tag, v;
+        int rc;
+        if (b[pos] == 0x12 && pos + 1 < n && b[pos + 1] < 0x80) { /* the bulk: a sample */
+            Py_ssize_t a = pos + 2, e = a + b[pos + 1];
+            if (e > n) { /* as the reference: it notices only at the end */
+                snprintf(err, sizeof err, "the last field runs past the end of the data");
+                break;
+            }
+            if (vec_push(&smp, head, a, e, 0, 3)) { oom = 1; break; }
+            pos = e;
+            continue;
+        }
+        if ((rc = varint(b, n, &pos, &tag))) { snprintf(err, sizeof err, "%s", VARINT_ERR[rc]); break; }
+        uint64_t fno = tag >> 3;
+        int wt = (int)(tag & 7);
+        if (fno == 0) { snprintf(err, sizeof err, "field number 0"); break; }
+        if (wt == 0) {
+            if ((rc = varint(b, n, &pos, &v))) { snprintf(err, sizeof err, "%s", VARINT_ERR[rc]); break; }
+            if (vec_push(&oth, (int64_t)fno, 0, (int64_t)v, 0, 4)) { oom = 1; break; }
+            continue;
+        }
+        if (wt == 2) {
+            if ((rc = varint(b, n, &pos, &v))) { snprintf(err, sizeof err, "%s", VARINT_ERR[rc]); break; }
+            if (v > (uint64_t)(n - pos)) {
+                snprintf(err, sizeof err, "field %llu runs past the end of the data",
+                         (unsigned long long)fno);
+                break;
+            }
+            Py_ssize_t a = pos, e = pos + (Py_ssize_t)v;
+            pos = e;
+            if (fno == 2) {
+                if (vec_push(&smp, head, a, e, 0, 3)) { oom = 1; break; }
+            } else if (vec_push(&oth, (int64_t)fno, 2, a, e, 4)) { oom = 1; break; }
+            continue;
+        }
+        if (wt == 1 || wt == 5) {
+            Py_ssize_t a = pos;
+            pos += wt == 1 ? 8 : 4;
+            if (pos > n) {
+                /* the reference checks the wire type of fields 1-15 only after this */
+                snprintf(err, sizeof err, "truncated fixed-width field");
+                break;
+            }
+            if (vec_push(&oth, (int64_t)fno, wt, a, pos, 4)) { oom = 1; break; }
+            continue;
+        }
+        snprintf(err, sizeof err, "unsupported wire type %d (field %llu)", wt,
+                 (unsigned long long)fno);
+        break;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    if (oom) {
+        free(smp.d);
+        free(oth.d);
+        return PyErr_NoMemory();
+    }
+    PyObject *s = PyBytes_FromStringAndSize((const char *)smp.d, (Py_ssize_t)(smp.n * 8));
+    PyObject *o = PyBytes_FromStringAndSize((const char *)oth.d, (Py_ssize_t)(oth.n * 8));
+    free(smp.d);
+    free(oth.d);
+    if (!s || !o) {
+        Py_XDECREF(s);
+        Py_XDECREF(o);
+        return NULL;
+    }
+    if (err[0]) return Py_BuildValue("(NNs)", s, o, err);
+    return Py_BuildValue("(NNO)", s, o, Py_None);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* decode(buf, body_a, body_b, ntypes, lut|None, loc_out, val_out, counts_out, lab_out)
+ *   -> (locations written, labels written), or -1 for anything the reference must decode.
+ * lab_out: int64 of shape (5, cap): sample, key, str, num, unit. Location ids are mapped
+ * through lut (ids past its end take its last slot); lut None: ids as written. */
+
+static PyObject *w_decode(PyObject *self, PyObject *args) {
+    Py_buffer vb, va, vbb, vlut, vloc, vval, vcnt, vlab;
+    int ntypes;
+    PyObject *lutobj;
+    memset(&vlut, 0, sizeof vlut);
+    if (!PyArg_ParseTuple(args, "y*y*y*iOw*w*w*w*", &vb, &va, &vbb, &ntypes, &lutobj, &vloc,
+                          &vval, &vcnt, &vlab))
+        return NULL;
+    int has_lut = lutobj != Py_None;
+    if (has_lut && PyObject_GetBuffer(lutobj, &vlut, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&vb); PyBuffer_Release(&va); PyBuffer_Release(&vbb);
+        PyBuffer_Release(&vloc); PyBuffer_Release(&vval); PyBuffer_Release(&vcnt);
+        PyBuffer_Release(&vlab);
+        return NULL;
+    }
+    const uint8_t *b = vb.buf;
+    const int64_t *A = va.buf, *B = vbb.buf;
+    Py_ssize_t ns = va.len / 8;
+    const int64_t *lut = has_lut ? vlut.buf : NULL;
+    uint64_t nlut = has_lut ? (uint64_t)(vlut.len / 8) : 0;
+    int64_t *loc = vloc.buf, *val = vval.buf, *cnt = vcnt.buf, *lab = vlab.buf;
+    Py_ssize_t loc_cap = vloc.len / 8, lab_cap = vlab.len / 40;
+    Py_ssize_t nloc = 0, nlab = 0;
+    int bad = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < ns && !bad; i++) {
+        Py_ssize_t pos = A[i], end = B[i];
+        Py_ssize_t nl0 = nloc;
+        int nv = 0;
+        int64_t *vrow = val + (size_t)i * ntypes;
+        while (pos < end) {
+            uint64_t tag, x;
+            if (varint(b, end, &pos, &tag)) { bad = 1; break; }
+            uint64_t fno = tag >> 3;
+            int wt = (int)(tag & 7);
+            if (fno == 0) { bad = 1; break; }
+            if (wt == 2) {
+                if (varint(b, end, &pos, &x) || x > (uint64_t)(end - pos)) { bad = 1; break; }
+                Py_ssize_t e = pos + (Py_ssize_t)x;
+                if (fno == 1) {
+                    while (pos < e) {
+                        if (varint(b, e, &pos, &x) || nloc >= loc_cap) { bad = 1; break; }
+                        if (has_lut) x = (uint64_t)lut[x < nlut - 1 ? x : nlut - 1];
+                        loc[nloc++] = (int64_t)x;
+                    }
+                } else if (fno == 2) {
+                    while (pos < e) {
+                        if (varint(b, e, &pos, &x) || nv >= ntypes) { bad = 1; break; }
+                        vrow[nv++] = (int64_t)x;
+                    }
+                } else if (fno == 3) {
+                    uint64_t f[5] = {0, 0, 0, 0, 0};
+                    while (pos < e) {
+                        uint64_t t2, y;
+                        if (varint(b, e, &pos, &t2)) { bad = 1; break; }
+                        uint64_t f2 = t2 >> 3;
+                        int w2 = (int)(t2 & 7);
+                        if (f2 == 0) { bad = 1; break; }
+                        if (w2 == 0) {
+                            if (varint(b, e, &pos, &y)) { bad = 1; break; }
+                            if (f2 <= 4) f[f2] = y;
+                        } else if (f2 <= 4) {
+                            bad = 1;
+                            break;
+                        } else if (w2 == 2) {
+                            if (varint(b, e, &pos, &y) || y > (uint64_t)(e - pos)) { bad = 1; break; }
+                            pos += (Py_ssize_t)y;
+                        } else if (w2 == 1 || w2 == 5) {
+                            pos += w2 == 1 ? 8 : 4;
+                            if (pos > e) { bad = 1; break; }
+                        } else { bad = 1; break; }
+                    }
+                    if (bad || nlab >= lab_cap) { bad = 1; break; }
+                    lab[nlab] = i;
+                    for (int k = 1; k <= 4; k++) lab[(size_t)k * lab_cap + nlab] = (int64_t)f[k];
+                    nlab++;
+                }
+                pos = e;
+                if (bad) break;
+            } else if (wt == 0) {
+                if (varint(b, end, &pos, &x)) { bad = 1; break; }
+                if (fno == 1) {
+                    if (nloc >= loc_cap) { bad = 1; break; }
+                    if (has_lut) x = (uint64_t)lut[x < nlut - 1 ? x : nlut - 1];
+                    loc[nloc++] = (int64_t)x;
+                } else if (fno == 2) {
+                    if (nv >= ntypes) { bad = 1; break; }
+                    vrow[nv++] = (int64_t)x;
+                } else if (fno == 3) { bad = 1; break; }
+            } else if ((wt == 1 || wt == 5) && fno > 3) {
+                pos += wt == 1 ? 8 : 4;
+                if (pos > end) { bad = 1; break; }
+            } else { bad = 1; break; }
+        }
+        if (bad || pos != end || nv != ntypes) { bad = 1; break; }
+        cnt[i] = nloc - nl0;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&vb); PyBuffer_Release(&va); PyBuffer_Release(&vbb);
+    PyBuffer_Release(&vloc); PyBuffer_Release(&vval); PyBuffer_Release(&vcnt);
+    PyBuffer_Release(&vlab);
+    if (has_lut) PyBuffer_Release(&vlut);
+    if (bad) return PyLong_FromLong(-1);
+    return Py_BuildValue("(nn)", nloc, nlab);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* fold(stack_locations, offsets, values, first_node, loc_off, loc_nodes, stamp,
+ *      flat_out, cum_out, present_out)
+ * flat: the value of each sample to the first node of its first (leaf) location; cum: to
+ * every node on the stack once per sample; present: the node is on a nonzero-valued stack.
+ * stamp (int64, one per node, initially -1) remembers the last sample that counted a node. */
+
+static PyObject *w_fold(PyObject *self, PyObject *args) {
+    Py_buffer vs, vo, vv, vf, vlo, vln, vst, vfl, vcu, vpr;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*w*w*w*w*", &vs, &vo, &vv, &vf, &vlo, &vln, &vst,
+                          &vfl, &vcu, &vpr))
+        return NULL;
+    const int64_t *sl = vs.buf, *off = vo.buf, *v = vv.buf, *first = vf.buf, *lo = vlo.buf,
+                  *ln = vln.buf;
+    int64_t *stamp = vst.buf, *flat = vfl.buf, *cum = vcu.buf;
+    uint8_t *present = vpr.buf;
+    Py_ssize_t ns = vv.len / 8, nloc_ids = vf.len / 8, nn = vfl.len / 8;
+    int bad = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < ns && !bad; i++) {
+        int64_t a = off[i], e = off[i + 1], w = v[i];
+        if (a == e) continue;
+        for (int64_t j = a; j < e; j++) {
+            int64_t l = sl[j];
+            if (l < 0 || l >= nloc_ids) { bad = 1; break; }
+            for (int64_t k = lo[l]; k < lo[l + 1]; k++) {
+                int64_t node = ln[k];
+                if (stamp[node] != i) {
+                    stamp[node] = i;
+                    cum[node] += w;
+                    if (w) present[node] = 1;
+                }
+            }
+        }
+        if (!bad) {
+            int64_t f = first[sl[a]];
+            if (f >= 0 && f < nn) flat[f] += w;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&vs); PyBuffer_Release(&vo); PyBuffer_Release(&vv); PyBuffer_Release(&vf);
+    PyBuffer_Release(&vlo); PyBuffer_Release(&vln); PyBuffer_Release(&vst);
+    PyBuffer_Release(&vfl); PyBuffer_Release(&vcu); PyBuffer_Release(&vpr);
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "location id out of range");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"scan", w_scan, METH_VARARGS, "Top-level fields of a profile: sample spans, other fields."},
+    {"decode", w_decode, METH_VARARGS, "Decode a batch of samples into columns."},
+    {"fold", w_fold, METH_VARARGS, "Per-node flat and cumulative totals of samples."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_wire", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__wire(void) { return PyModule_Create(&module); }

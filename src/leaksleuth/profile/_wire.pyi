@@ -1,0 +1,9 @@
+"""Types of the C extension ``_wire.c``: the hot loops of reading pprof profiles."""
+
+from typing import Any
+
+def scan(buf: Any, /) -> tuple[bytes, bytes, str | None]: ...
+def decode(buf: Any, body_a: Any, body_b: Any, ntypes: int, lut: Any, loc_out: Any,
+           val_out: Any, counts_out: Any, lab_out: Any, /) -> int | tuple[int, int]: ...
+def fold(stack_locations: Any, offsets: Any, values: Any, first_node: Any, loc_off: Any,
+         loc_nodes: Any, stamp: Any, flat_out: Any, cum_out: Any, present_out: Any, /) -> None: ...
