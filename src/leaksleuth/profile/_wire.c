@@ -318,10 +318,164 @@ static PyObject *w_fold(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* trie(offsets, stack_locations, loc_start, loc_len, loc_names, values, early, cur_out)
+ *   -> (parent: bytes of int64, name: bytes of int64, level_ends: bytes of int64 pairs)
+ * The flame tree of the stacks, one depth level at a time. A stack lists locations leaf
+ * first and a location's names are loc_names[loc_start[l]:loc_start[l] + loc_len[l]],
+ * innermost first: a sample's frames root first are its locations from the last and each
+ * location's names from the last. Node 0 is the root; each level's nodes get consecutive
+ * ids, so a parent's id is below its children's. cur_out receives the deepest node of each
+ * sample. early > 0: a sample stops descending below a node whose total (summed as float64
+ * in sample order) is under early. */
+
+typedef struct {
+    int64_t parent, name, id;
+} Slot;
+
+static PyObject *w_trie(PyObject *self, PyObject *args) {
+    Py_buffer vo, vs, vls, vll, vln, vv, vc;
+    double early;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*dw*", &vo, &vs, &vls, &vll, &vln, &vv, &early,
+                          &vc))
+        return NULL;
+    const int64_t *offs = vo.buf, *stack = vs.buf, *lstart = vls.buf, *llen = vll.buf,
+                  *lnames = vln.buf, *val = vv.buf;
+    int64_t *cur = vc.buf;
+    Py_ssize_t n = vv.len / 8;
+    Vec par = {0}, nam = {0}, lev = {0};
+    /* per active sample: its index, the stack entry and the line of the next frame */
+    int64_t *active = malloc((size_t)(n ? n : 1) * sizeof(int64_t));
+    int64_t *at_loc = malloc((size_t)(n ? n : 1) * sizeof(int64_t));
+    int64_t *at_line = malloc((size_t)(n ? n : 1) * sizeof(int64_t));
+    double *tot = NULL;
+    size_t tot_cap = 0;
+    Slot *table = NULL;
+    size_t tcap = 0;
+    int oom = !active || !at_loc || !at_line;
+    Py_BEGIN_ALLOW_THREADS
+    int64_t next_id = 1, na = 0;
+    if (!oom) {
+        par.d = malloc(sizeof(int64_t) * 1024); nam.d = malloc(sizeof(int64_t) * 1024);
+        lev.d = malloc(sizeof(int64_t) * 1024);
+        par.cap = nam.cap = lev.cap = 1024;
+        oom = !par.d || !nam.d || !lev.d;
+    }
+    if (!oom) {
+        par.d[par.n++] = 0;
+        nam.d[nam.n++] = -1;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            cur[i] = 0;
+            int64_t j = offs[i + 1] - 1;
+            while (j >= offs[i] && llen[stack[j]] == 0) j--;
+            if (j < offs[i]) continue;
+            at_loc[na] = j;
+            at_line[na] = llen[stack[j]] - 1;
+            active[na++] = i;
+        }
+    }
+    while (!oom && na) {
+        size_t need = 16;
+        while (need < (size_t)na * 2) need *= 2;
+        if (need > tcap) {
+            free(table);
+            table = malloc(need * sizeof(Slot));
+            if (!table) { oom = 1; break; }
+            tcap = need;
+        }
+        memset(table, 0xff, need * sizeof(Slot)); /* id -1: empty */
+        size_t mask = need - 1;
+        int64_t first = next_id;
+        for (int64_t j = 0; j < na; j++) {
+            int64_t s = active[j];
+            int64_t nm = lnames[lstart[stack[at_loc[j]]] + at_line[j]];
+            int64_t p = cur[s];
+            uint64_t h = (uint64_t)p * 0x9E3779B97F4A7C15ULL ^ (uint64_t)nm * 0xC2B2AE3D27D4EB4FULL;
+            h ^= h >> 29;
+            size_t at = (size_t)h & mask;
+            while (table[at].id >= 0 && (table[at].parent != p || table[at].name != nm))
+                at = (at + 1) & mask;
+            if (table[at].id < 0) {
+                table[at].parent = p;
+                table[at].name = nm;
+                table[at].id = next_id++;
+                if (par.n + 1 > par.cap) {
+                    size_t c = par.cap * 2;
+                    int64_t *a = realloc(par.d, c * 8), *b = realloc(nam.d, c * 8);
+                    if (a) par.d = a;
+                    if (b) nam.d = b;
+                    if (!a || !b) { oom = 1; break; }
+                    par.cap = nam.cap = c;
+                }
+                par.d[par.n++] = p;
+                nam.d[nam.n++] = nm;
+            }
+            cur[s] = table[at].id;
+        }
+        if (oom) break;
+        if (lev.n + 2 > lev.cap) {
+            int64_t *a = realloc(lev.d, lev.cap * 2 * 8);
+            if (!a) { oom = 1; break; }
+            lev.d = a;
+            lev.cap *= 2;
+        }
+        lev.d[lev.n++] = first;
+        lev.d[lev.n++] = next_id;
+        if (early > 0) {
+            size_t m = (size_t)(next_id - first);
+            if (m > tot_cap) {
+                free(tot);
+                tot = malloc(m * sizeof(double));
+                if (!tot) { oom = 1; break; }
+                tot_cap = m;
+            }
+            memset(tot, 0, m * sizeof(double));
+            for (int64_t j = 0; j < na; j++) tot[cur[active[j]] - first] += (double)val[active[j]];
+        }
+        /* the next frame of each sample still active; a sample with none is done */
+        int64_t k = 0;
+        for (int64_t j = 0; j < na; j++) {
+            int64_t s = active[j];
+            if (early > 0 && tot[cur[s] - first] < early) continue;
+            int64_t l = at_loc[j], ln = at_line[j] - 1;
+            if (ln < 0) {
+                l--;
+                while (l >= offs[s] && llen[stack[l]] == 0) l--;
+                if (l < offs[s]) continue;
+                ln = llen[stack[l]] - 1;
+            }
+            active[k] = s;
+            at_loc[k] = l;
+            at_line[k] = ln;
+            k++;
+        }
+        na = k;
+    }
+    Py_END_ALLOW_THREADS
+    free(active); free(at_loc); free(at_line); free(tot); free(table);
+    PyBuffer_Release(&vo); PyBuffer_Release(&vs); PyBuffer_Release(&vls);
+    PyBuffer_Release(&vll); PyBuffer_Release(&vln); PyBuffer_Release(&vv);
+    PyBuffer_Release(&vc);
+    if (oom) {
+        free(par.d); free(nam.d); free(lev.d);
+        return PyErr_NoMemory();
+    }
+    PyObject *a = PyBytes_FromStringAndSize((const char *)par.d, (Py_ssize_t)(par.n * 8));
+    PyObject *b = PyBytes_FromStringAndSize((const char *)nam.d, (Py_ssize_t)(nam.n * 8));
+    PyObject *c = PyBytes_FromStringAndSize((const char *)lev.d, (Py_ssize_t)(lev.n * 8));
+    free(par.d); free(nam.d); free(lev.d);
+    if (!a || !b || !c) {
+        Py_XDECREF(a); Py_XDECREF(b); Py_XDECREF(c);
+        return NULL;
+    }
+    return Py_BuildValue("(NNN)", a, b, c);
+}
+
 static PyMethodDef methods[] = {
     {"scan", w_scan, METH_VARARGS, "Top-level fields of a profile: sample spans, other fields."},
     {"decode", w_decode, METH_VARARGS, "Decode a batch of samples into columns."},
     {"fold", w_fold, METH_VARARGS, "Per-node flat and cumulative totals of samples."},
+    {"trie", w_trie, METH_VARARGS, "The flame tree of stacks, level by level."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -248,8 +248,8 @@ def _decode_samples_fast(
     nloc, nlab = got
     cols = [lab[k, :nlab].copy() for k in range(5)]
     del lab
-    stack = loc_out[:nloc] if nloc * 2 > len(loc_out) else loc_out[:nloc].copy()
-    return _FastSamples(stack, counts, val_out, cols[0],
+    # the unwritten tail of loc_out was never touched: no memory to give back by copying
+    return _FastSamples(loc_out[:nloc], counts, val_out, cols[0],
                         *(c.view(np.uint64) for c in cols[1:]))
 
 
