@@ -208,9 +208,10 @@ def build_flame(profile: Profile, *, base: Profile | None = None,
     # will be folded whatever lies below it: samples stop descending there.
     early = None if differential else max(int(np.ceil(int(values.sum()) * min_fraction)), 1)
     cur = np.zeros(n, dtype=np.int64)
+    c64 = np.ascontiguousarray
     par_b, name_b, lev_b = _wire.trie(
-        *(np.ascontiguousarray(x, np.int64)
-          for x in (fr.offs, fr.locs, fr.loc_start, fr.loc_len, fr.loc_names, values)),
+        c64(fr.offs, np.int64), c64(fr.locs, np.int64), c64(fr.loc_start, np.int64),
+        c64(fr.loc_len, np.int64), c64(fr.loc_names, np.int64), c64(values, np.int64),
         float(early or 0), cur)
     parent = np.frombuffer(par_b, np.int64)
     name_of = np.frombuffer(name_b, np.int64)
