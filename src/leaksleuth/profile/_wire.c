@@ -471,10 +471,107 @@ static PyObject *w_trie(PyObject *self, PyObject *args) {
     return Py_BuildValue("(NNN)", a, b, c);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* The small messages: varint fields 1..nf of b[a:e] into out[1..nf] (0 when absent, the last
+ * occurrence wins, other fields skipped); -1 for anything the reference decoder must name. */
+
+static int skip_field(const uint8_t *b, Py_ssize_t e, Py_ssize_t *pos, int wt) {
+    uint64_t x;
+    if (wt == 0) return varint(b, e, pos, &x) ? -1 : 0;
+    if (wt == 2) {
+        if (varint(b, e, pos, &x) || x > (uint64_t)(e - *pos)) return -1;
+        *pos += (Py_ssize_t)x;
+        return 0;
+    }
+    if (wt == 1 || wt == 5) {
+        *pos += wt == 1 ? 8 : 4;
+        return *pos > e ? -1 : 0;
+    }
+    return -1;
+}
+
+static int msg_varints(const uint8_t *b, Py_ssize_t a, Py_ssize_t e, int nf, uint64_t *out) {
+    Py_ssize_t pos = a;
+    for (int k = 0; k <= nf; k++) out[k] = 0;
+    while (pos < e) {
+        uint64_t tag;
+        if (varint(b, e, &pos, &tag)) return -1;
+        uint64_t f = tag >> 3;
+        int wt = (int)(tag & 7);
+        if (f == 0) return -1;
+        if (f <= (uint64_t)nf) {
+            if (wt != 0 || varint(b, e, &pos, &out[f])) return -1;
+        } else if (skip_field(b, e, &pos, wt)) return -1;
+    }
+    return pos == e ? 0 : -1;
+}
+
+/* messages(buf, spans, nf, out) -> 0, or -1: spans int64 (k, 2); out uint64 (k, nf + 1) */
+static PyObject *w_messages(PyObject *self, PyObject *args) {
+    Py_buffer vb, vs, vo;
+    int nf;
+    if (!PyArg_ParseTuple(args, "y*y*iw*", &vb, &vs, &nf, &vo)) return NULL;
+    const int64_t *sp = vs.buf;
+    uint64_t *out = vo.buf;
+    Py_ssize_t k = vs.len / 16;
+    int bad = nf < 1 || vo.len < k * (nf + 1) * 8;
+    for (Py_ssize_t i = 0; i < k && !bad; i++)
+        bad = msg_varints(vb.buf, sp[2 * i], sp[2 * i + 1], nf, out + i * (nf + 1)) != 0;
+    PyBuffer_Release(&vb); PyBuffer_Release(&vs); PyBuffer_Release(&vo);
+    return PyLong_FromLong(bad ? -1 : 0);
+}
+
+/* locations(buf, spans, loc_out, lines_out) -> lines written, or -1.
+ * loc_out uint64 (k, 5): id, mapping id, address, is_folded, number of lines;
+ * lines_out uint64 (cap, 3): function id, line, column. */
+static PyObject *w_locations(PyObject *self, PyObject *args) {
+    Py_buffer vb, vs, vl, vn;
+    if (!PyArg_ParseTuple(args, "y*y*w*w*", &vb, &vs, &vl, &vn)) return NULL;
+    const uint8_t *b = vb.buf;
+    const int64_t *sp = vs.buf;
+    uint64_t *lo = vl.buf, *ln = vn.buf;
+    Py_ssize_t k = vs.len / 16, cap = vn.len / 24, nl = 0;
+    int bad = vl.len < k * 40;
+    for (Py_ssize_t i = 0; i < k && !bad; i++) {
+        Py_ssize_t pos = sp[2 * i], e = sp[2 * i + 1];
+        uint64_t *r = lo + i * 5;
+        r[0] = r[1] = r[2] = r[3] = r[4] = 0;
+        while (pos < e && !bad) {
+            uint64_t tag, x;
+            if (varint(b, e, &pos, &tag)) { bad = 1; break; }
+            uint64_t f = tag >> 3;
+            int wt = (int)(tag & 7);
+            if (f == 0) { bad = 1; break; }
+            if (f == 1 || f == 2 || f == 3 || f == 5) {
+                if (wt != 0 || varint(b, e, &pos, &x)) { bad = 1; break; }
+                r[f == 5 ? 3 : f - 1] = f == 5 ? (x != 0) : x;
+            } else if (f == 4) {
+                if (wt != 2 || varint(b, e, &pos, &x) || x > (uint64_t)(e - pos) || nl >= cap) {
+                    bad = 1;
+                    break;
+                }
+                uint64_t v[4];
+                if (msg_varints(b, pos, pos + (Py_ssize_t)x, 3, v)) { bad = 1; break; }
+                pos += (Py_ssize_t)x;
+                ln[nl * 3] = v[1];
+                ln[nl * 3 + 1] = v[2];
+                ln[nl * 3 + 2] = v[3];
+                nl++;
+                r[4]++;
+            } else if (skip_field(b, e, &pos, wt)) { bad = 1; break; }
+        }
+        if (pos != e) bad = 1;
+    }
+    PyBuffer_Release(&vb); PyBuffer_Release(&vs); PyBuffer_Release(&vl); PyBuffer_Release(&vn);
+    return PyLong_FromSsize_t(bad ? -1 : nl);
+}
+
 static PyMethodDef methods[] = {
     {"scan", w_scan, METH_VARARGS, "Top-level fields of a profile: sample spans, other fields."},
     {"decode", w_decode, METH_VARARGS, "Decode a batch of samples into columns."},
     {"fold", w_fold, METH_VARARGS, "Per-node flat and cumulative totals of samples."},
+    {"messages", w_messages, METH_VARARGS, "Varint fields of many small messages."},
+    {"locations", w_locations, METH_VARARGS, "Location messages and their lines."},
     {"trie", w_trie, METH_VARARGS, "The flame tree of stacks, level by level."},
     {NULL, NULL, 0, NULL},
 };
