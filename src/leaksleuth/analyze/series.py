@@ -250,11 +250,10 @@ def reduce_session(
     """Read a session into a ``SessionSeries``, loading profiles lazily.
 
     MemStats and goroutine totals (from the store's index) are kept for every snapshot; heap
-    and goroutine profiles are parsed for at most ``max_profiles`` evenly spaced snapshots:
-    the rank tests gain nothing from more points, and parsing is the whole cost (measured on
-    the 500-snapshot benchmark session: ~12 ms per heap profile, ~50 ms per debug=2 dump, 2 ms
-    per goroutine protobuf). Goroutine counts come from the protobuf profile; states and waits
-    from the last few debug=2 dumps (a leaked goroutine stays in its state).
+    and goroutine profiles are parsed for every snapshot up to ``max_profiles`` (then for that
+    many evenly spaced ones, so that a session of many hours stays bounded: parsing is the
+    whole cost). Goroutine counts come from the protobuf profile; states and waits from the
+    last few debug=2 dumps (a leaked goroutine stays in its state).
     """
     snaps = list(snapshots)
     n_all = len(snaps)
