@@ -375,8 +375,9 @@ static PyObject *w_trie(PyObject *self, PyObject *args) {
         }
     }
     while (!oom && na) {
-        size_t need = 16;
-        while (need < (size_t)na * 2) need *= 2;
+        /* a table per level, sized by the nodes it holds (not by the samples: the levels
+         * near the root have a million samples and a handful of nodes) */
+        size_t need = 1024, used = 0;
         if (need > tcap) {
             free(table);
             table = malloc(need * sizeof(Slot));
@@ -396,6 +397,28 @@ static PyObject *w_trie(PyObject *self, PyObject *args) {
             while (table[at].id >= 0 && (table[at].parent != p || table[at].name != nm))
                 at = (at + 1) & mask;
             if (table[at].id < 0) {
+                if (2 * (used + 1) > need) { /* grow: rehash every node of this level */
+                    size_t n2 = need * 2;
+                    Slot *t2 = malloc(n2 * sizeof(Slot));
+                    if (!t2) { oom = 1; break; }
+                    memset(t2, 0xff, n2 * sizeof(Slot));
+                    for (size_t q = 0; q < need; q++) {
+                        if (table[q].id < 0) continue;
+                        uint64_t h2 = (uint64_t)table[q].parent * 0x9E3779B97F4A7C15ULL ^
+                                      (uint64_t)table[q].name * 0xC2B2AE3D27D4EB4FULL;
+                        h2 ^= h2 >> 29;
+                        size_t a2 = (size_t)h2 & (n2 - 1);
+                        while (t2[a2].id >= 0) a2 = (a2 + 1) & (n2 - 1);
+                        t2[a2] = table[q];
+                    }
+                    free(table);
+                    table = t2;
+                    need = tcap = n2;
+                    mask = need - 1;
+                    at = (size_t)h & mask;
+                    while (table[at].id >= 0) at = (at + 1) & mask;
+                }
+                used++;
                 table[at].parent = p;
                 table[at].name = nm;
                 table[at].id = next_id++;
