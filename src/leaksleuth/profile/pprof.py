@@ -542,43 +542,39 @@ def _scan(buf: Buf) -> _Layout:
     """Decode every field but the samples' insides, which are only located (in C: a
     Python loop over the fields took ~1 s per million samples)."""
     smp, others, err = _wire.scan(buf)
-    sample_types: list[tuple[int, int]] = []
-    mappings: list[tuple[int, int]] = []
-    locations: list[tuple[int, int]] = []
-    functions: list[tuple[int, int]] = []
-    strings: list[str] = []
     scalars: dict[int, int] = {}
     comments: list[int] = []
-    period_type: tuple[int, int] | None = None
     # every other field in file order, as far as the wire data is valid
-    for fno, wt, a, b in np.frombuffer(others, np.int64).reshape(-1, 4).tolist():
-        if wt == 0:
-            v = a & _MASK64
-            if fno == 13:
-                comments.append(v)
-            elif fno in (7, 8, 9, 10, 12, 14, 15):
-                scalars[fno] = v
-            elif 1 <= fno <= 11:
-                raise _NotProfile(f"field {fno} has the wrong wire type")
-        elif wt == 2:
-            if fno == 6:
-                strings.append(buf[a:b].decode("utf-8", "replace"))
-            elif fno == 4:
-                locations.append((a, b))
-            elif fno == 5:
-                functions.append((a, b))
-            elif fno == 3:
-                mappings.append((a, b))
-            elif fno == 1:
-                sample_types.append((a, b))
-            elif fno == 11:
-                period_type = (a, b)
-            elif fno == 13:
+    rows = np.frombuffer(others, np.int64).reshape(-1, 4)
+    fno, wt = rows[:, 0], rows[:, 1]
+    odd = (wt == 0) & (((fno >= 1) & (fno <= 11) & ~np.isin(fno, (7, 8, 9, 10))) | (fno == 13))
+    odd |= (wt == 2) & (fno >= 7) & (fno <= 15) & (fno != 11)
+    odd |= (wt != 0) & (wt != 2)
+    # the usual fields taken by kind; anything else (comments, fields of other messages,
+    # wrong wire types) in order by the loop below, which raises what the first one calls for
+    for i in np.flatnonzero(odd).tolist() if odd.any() else ():
+        f, w, a, b = rows[i].tolist()
+        if w == 0:
+            if f == 13:
+                comments.append(a & _MASK64)
+            elif f not in (12, 14, 15):
+                raise _NotProfile(f"field {f} has the wrong wire type")
+        elif w == 2:
+            if f == 13:
                 comments.extend(_packed(buf, a, b))
-            elif 7 <= fno <= 15:
-                raise _NotProfile(f"field {fno} has the wrong wire type")
-        elif 1 <= fno <= 15:
-            raise _NotProfile(f"field {fno} has the wrong wire type")
+            elif 7 <= f <= 15:
+                raise _NotProfile(f"field {f} has the wrong wire type")
+        elif 1 <= f <= 15:
+            raise _NotProfile(f"field {f} has the wrong wire type")
+    two = rows[wt == 2]
+    by_field = {k: [(a, b) for _, _, a, b in two[two[:, 0] == k].tolist()]
+                for k in (1, 3, 4, 5, 11)}
+    sample_types, mappings, locations = by_field[1], by_field[3], by_field[4]
+    functions = by_field[5]
+    period_type = by_field[11][-1] if by_field[11] else None
+    strings = [buf[a:b].decode("utf-8", "replace") for _, _, a, b in two[two[:, 0] == 6].tolist()]
+    for f, _, v, _ in rows[(wt == 0) & np.isin(fno, (7, 8, 9, 10, 12, 14, 15))].tolist():
+        scalars[f] = v & _MASK64  # the last one wins
     if err is not None:
         raise _Malformed(err)
     if not strings:
