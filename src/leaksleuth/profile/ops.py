@@ -600,8 +600,9 @@ def fold_functions(p: Profile, v: Int64Array, t: NodeTable
     once per sample, even when it recurses or is inlined at several depths; present: the
     function is on the stack of a sample with a nonzero value. Linear in the samples, so the
     totals of a profile are the sums over batches of its samples. One pass over the frames
-    in C (``_wire.fold``), a per-node stamp of the last sample counted: 10x less CPU than
-    the numpy version it replaced (a dense samples x functions stamp array, chunk by chunk).
+    in C (``_wire.fold``), a per-node stamp of the last sample counted: on the 1M-sample deep
+    profile of benchmarks/parse_bench.py 0.14 s of CPU against 0.52 s for the numpy version
+    it replaced (a dense samples x functions stamp array, chunk by chunk).
     """
     nn = max(len(t.names), 1)
     flat = np.zeros(nn, np.int64)

@@ -4,11 +4,9 @@ Of a profile, ``top`` and ``diff`` need only per-function flat and cumulative to
 report total, for a diff a key (stack and labels) and a value per sample, and the samples that
 can decide pprof's "(inline)" marks. A ``ProfileSummary`` holds just that, folded over batches
 of samples that share one set of tables (``pprof.iter_pprof_file``): a large file's stacks are
-never held whole (34 MB fewer for a 100k-sample deep profile), each batch is aggregated while
-its stacks are still in cache, and the BASE and NEW summaries of a diff are built at the same
-time in two processes (``forked``): two threads do not overlap here, the decoder's ~3,000
-short numpy calls per file hand the GIL back and forth (two reads: 0.36 s in turn, 0.33 s in
-two threads, 0.30 s in two processes).
+never held whole, each batch is aggregated while its stacks are still in cache, and the BASE
+and NEW summaries of a diff are built at the same time in two processes (``forked``): the
+per-batch steps in Python hold the GIL, so two threads would mostly take turns.
 """
 
 from __future__ import annotations
@@ -29,13 +27,12 @@ from leaksleuth.profile.ops import BoolArray, NodeTable, PrunePlan
 
 U64 = NDArray[np.uint64]
 _MASK = (1 << 64) - 1
-# Frames hashed per step of stack_hashes (~48 bytes of temporaries each): 2M frames a step
-# made a 100k-sample diff peak at 225 MB RSS; 64k frames keep them in cache: 2x faster than
-# 512k (0.04 s instead of 0.08 s for a 100k-sample deep diff) and 17 MB less at the peak.
+# Frames hashed per step of stack_hashes: bounds the temporaries (~48 bytes a frame) and
+# keeps them in cache.
 _HASH_CHUNK = 1 << 16
 _INLINE_MARK = ("", "inline", "", "partial-inline")
-# A diff of files this big together (gzipped) runs in two processes: 10k-sample deep profiles
-# (1.2 MB) took 0.21 s and 77 MB that way, 0.27 s and 49 MB in one; 100k (11 MB): 0.44 s.
+# A diff of files this big together (gzipped) runs in two processes; below it a second
+# process costs more memory (its own interpreter and numpy) than it saves time.
 _FORK_MIN_BYTES = 4 << 20
 _POWERS: dict[int, tuple[NDArray[np.uint64], NDArray[np.uint64]]] = {}  # see stack_hashes
 
@@ -125,7 +122,7 @@ class _Plan:
 def _digests(texts: Sequence[str]) -> list[int]:
     """A 64-bit digest of each text, the same in every process (``hash`` is salted): a sum
     of mixed (byte, position) pairs per text, all texts at once with numpy. (hashlib would
-    load OpenSSL: 2.5 MB more RSS in each process of a diff.)"""
+    load OpenSSL into each process of a diff.)"""
     if not texts:
         return []
     raw = [t.encode("utf-8", "surrogatepass") for t in texts]
@@ -146,8 +143,8 @@ def _digests(texts: Sequence[str]) -> list[int]:
 def location_hashes(p: Profile) -> U64:
     """A 64-bit value per location id from what it is (binary, address, lines with function
     name and file, folded): equal for the same code location in two profiles of a program, in
-    any process. A few digests per function and mapping, the rest mixed with numpy (~2 ms for
-    2.6k locations; a digest per location took 12 ms)."""
+    any process. A few digests per function and mapping, the rest mixed with numpy (a digest
+    per location would be a Python call each)."""
     fn_h = [0, *_digests([f"{f.name}\0{f.filename}" for f in p.functions])]
     map_h = [0, *_digests([f"{m.filename}\0{m.build_id}\0{m.limit - m.start}\0{m.offset}"
                            for m in p.mappings])]
@@ -455,7 +452,7 @@ def summarize_pair(base: str, new: str, sample_index: str | None = None, *,
         sizes = os.path.getsize(base), os.path.getsize(new)
     except OSError:
         sizes = (0, 0)
-    # small files: a second process would cost more memory (its own ~35 MB) than time
+    # small files: a second process would cost more memory (its own interpreter) than time
     if not parallel or sum(sizes) < _FORK_MIN_BYTES:
         base_s, new_s = one(base), one(new)
     else:
