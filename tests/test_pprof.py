@@ -123,3 +123,17 @@ def test_real_go_profiles(real_profiles: Path, name: str) -> None:
     names = {f.name for f in p.functions}
     assert "main.main" in names
     assert np.all(p.stack_locations >= 1) and np.all(p.stack_locations <= len(p.locations))
+
+
+def test_c_decoder_takes_what_go_writes_and_agrees_with_the_reference() -> None:
+    """The C sample decoder (not its fallback) reads a deep, labelled, inlined profile, and
+    the result equals the per-message reference decoder's."""
+    from goldenprof import golden_profile
+    from leaksleuth.profile.pprof_encode import encode_pprof
+
+    data = encode_pprof(golden_profile(400, 3))
+    lay = pprof._scan(data)
+    cols = pprof._decode_samples_fast(data, lay.heads, lay.body_a, lay.body_b,
+                                      len(lay.tables.sample_types), None)  # no _Unusual
+    assert len(cols.values) == 400 and len(cols.lab_sample) == 400
+    assert resolved(pprof.parse_pprof(data, "x")) == _reference(data)
