@@ -417,13 +417,16 @@ def _base_and_tail(base: str, new: str, split: float, sample_index: str | None,
 
 
 def share_of_new(base_bytes: int, new_bytes: int) -> float:
-    """The fraction of NEW's samples the parent folds while a child folds BASE and the rest,
-    so that both finish together: by file size, NEW's scan (~18% of its time, done by both)
-    counted twice. 1 (no split) when BASE alone is as much work as NEW's samples."""
-    scan = 0.18  # gunzip excluded: done ahead (gunzip.gunzip_ahead), before the fork
-    if new_bytes <= 0 or base_bytes >= new_bytes * (1 - scan):
+    """The fraction of NEW's samples the parent folds while a child decompresses and folds
+    BASE and then the rest, so that both finish together: by file size, NEW's scan (~16% of
+    its time after gunzip, done by both) counted twice, BASE's gunzip as half its decoding
+    (NEW was decompressed ahead, before the fork). 1 (no split) when BASE alone is as much
+    work as NEW's samples."""
+    scan = 0.16
+    base_work = base_bytes * 1.5
+    if new_bytes <= 0 or base_work >= new_bytes * (1 - scan):
         return 1.0
-    f = (1 + base_bytes / (new_bytes * (1 - scan))) / 2
+    f = (1 + base_work / (new_bytes * (1 - scan))) / 2
     return 1.0 if f > 0.97 else f
 
 
