@@ -320,9 +320,11 @@ def main() -> int:
             agree_s = "-" if r_pp is None else ("yes" if agree else "NO")
             target = _target(name, n, speed, mem, r_ls.wall)
             ok = ok and agree and target != "MISSED"
+            speed_s = "-" if r_pp is None else f"{speed:.1f}x"
+            mem_s = "-" if r_pp is None else f"{mem:.2f}"
             print(f"{n:>8} {name:<5} {new.stat().st_size / 1e6:>6.1f} {r_ls.wall:>12.2f} "
-                  f"{spread:>13} {pp_s:>8} {speed:>7.1f}x {r_ls.rss_mb:>13.0f} {pp_mb:>9} "
-                  f"{mem:>9.2f}  {agree_s:<5}  {target}", flush=True)
+                  f"{spread:>13} {pp_s:>8} {speed_s:>8} {r_ls.rss_mb:>13.0f} {pp_mb:>9} "
+                  f"{mem_s:>9}  {agree_s:<5}  {target}", flush=True)
     print(_load())
     return 0 if ok else 1
 

@@ -185,10 +185,13 @@ static PyObject *w_decode(PyObject *self, PyObject *args) {
     int64_t *loc = vloc.buf, *val = vval.buf, *cnt = vcnt.buf, *lab = vlab.buf;
     Py_ssize_t loc_cap = vloc.len / 8, lab_cap = vlab.len / 40;
     Py_ssize_t nloc = 0, nlab = 0;
-    int bad = 0;
+    /* outputs too small for what the caller said (or an empty lookup table): not for us */
+    int bad = (has_lut && nlut == 0) || ntypes < 0 || vbb.len != va.len
+              || vval.len < ns * ntypes * 8 || vcnt.len < ns * 8;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < ns && !bad; i++) {
         Py_ssize_t pos = A[i], end = B[i];
+        if (pos < 0 || pos > end || end > vb.len) { bad = 1; break; }
         Py_ssize_t nl0 = nloc;
         int nv = 0;
         int64_t *vrow = val + (size_t)i * ntypes;
