@@ -336,6 +336,20 @@ typedef struct {
     int64_t parent, name, id;
 } Slot;
 
+/* The next frame of sample s, root first, at its cursor (*l, *ln); l < offs[s]: no more. */
+static inline void next_frame(const int64_t *offs, const int64_t *stack, const int64_t *llen,
+                              int64_t s, int64_t *l, int64_t *ln) {
+    if (--*ln >= 0) return;
+    int64_t j = *l - 1;
+    while (j >= offs[s] && llen[stack[j]] == 0) j--;
+    *l = j;
+    if (j >= offs[s]) *ln = llen[stack[j]] - 1;
+}
+
+/* Frames of the first PRE levels are gathered level-major before the walk: a level then
+ * reads one sequential array instead of a cache line of every sample's stack. */
+#define PRE 16
+
 static PyObject *w_trie(PyObject *self, PyObject *args) {
     Py_buffer vo, vs, vls, vll, vln, vv, vc;
     double early;
@@ -346,16 +360,20 @@ static PyObject *w_trie(PyObject *self, PyObject *args) {
                   *lnames = vln.buf, *val = vv.buf;
     int64_t *cur = vc.buf;
     Py_ssize_t n = vv.len / 8;
+    size_t nn = (size_t)(n ? n : 1);
     Vec par = {0}, nam = {0}, lev = {0};
-    /* per active sample: its index, the stack entry and the line of the next frame */
-    int64_t *active = malloc((size_t)(n ? n : 1) * sizeof(int64_t));
-    int64_t *at_loc = malloc((size_t)(n ? n : 1) * sizeof(int64_t));
-    int64_t *at_line = malloc((size_t)(n ? n : 1) * sizeof(int64_t));
+    /* active samples; per sample: the cursor of its next frame past the gathered ones, how
+     * many were gathered, and the gathered names (level-major) */
+    int64_t *active = malloc(nn * sizeof(int64_t));
+    int64_t *at_loc = malloc(nn * sizeof(int64_t));
+    int64_t *at_line = malloc(nn * sizeof(int64_t));
+    uint8_t *npre = malloc(nn);
+    int32_t *pre = malloc(nn * PRE * sizeof(int32_t)); /* name ids: the caller checks < 2^31 */
     double *tot = NULL;
     size_t tot_cap = 0;
     Slot *table = NULL;
     size_t tcap = 0;
-    int oom = !active || !at_loc || !at_line;
+    int oom = !active || !at_loc || !at_line || !npre || !pre;
     Py_BEGIN_ALLOW_THREADS
     int64_t next_id = 1, na = 0;
     if (!oom) {
@@ -369,15 +387,21 @@ static PyObject *w_trie(PyObject *self, PyObject *args) {
         nam.d[nam.n++] = -1;
         for (Py_ssize_t i = 0; i < n; i++) {
             cur[i] = 0;
-            int64_t j = offs[i + 1] - 1;
-            while (j >= offs[i] && llen[stack[j]] == 0) j--;
-            if (j < offs[i]) continue;
-            at_loc[na] = j;
-            at_line[na] = llen[stack[j]] - 1;
-            active[na++] = i;
+            int64_t l = offs[i + 1] - 1, ln = 0;
+            while (l >= offs[i] && llen[stack[l]] == 0) l--;
+            if (l >= offs[i]) ln = llen[stack[l]] - 1;
+            int k = 0;
+            for (; k < PRE && l >= offs[i]; k++) {
+                pre[(size_t)k * nn + (size_t)i] = (int32_t)lnames[lstart[stack[l]] + ln];
+                next_frame(offs, stack, llen, i, &l, &ln);
+            }
+            npre[i] = (uint8_t)k;
+            at_loc[i] = l;
+            at_line[i] = ln;
+            if (k) active[na++] = i;
         }
     }
-    while (!oom && na) {
+    for (int64_t d = 0; !oom && na; d++) {
         /* a table per level, sized by the nodes it holds (not by the samples: the levels
          * near the root have a million samples and a handful of nodes) */
         size_t need = 1024, used = 0;
@@ -390,9 +414,16 @@ static PyObject *w_trie(PyObject *self, PyObject *args) {
         memset(table, 0xff, need * sizeof(Slot)); /* id -1: empty */
         size_t mask = need - 1;
         int64_t first = next_id;
+        const int32_t *pre_d = d < PRE ? pre + (size_t)d * nn : NULL;
         for (int64_t j = 0; j < na; j++) {
             int64_t s = active[j];
-            int64_t nm = lnames[lstart[stack[at_loc[j]]] + at_line[j]];
+            int64_t nm;
+            if (pre_d) {
+                nm = pre_d[s];
+            } else {
+                nm = lnames[lstart[stack[at_loc[s]]] + at_line[s]];
+                next_frame(offs, stack, llen, s, &at_loc[s], &at_line[s]);
+            }
             int64_t p = cur[s];
             uint64_t h = (uint64_t)p * 0x9E3779B97F4A7C15ULL ^ (uint64_t)nm * 0xC2B2AE3D27D4EB4FULL;
             h ^= h >> 29;
@@ -458,27 +489,18 @@ static PyObject *w_trie(PyObject *self, PyObject *args) {
             memset(tot, 0, m * sizeof(double));
             for (int64_t j = 0; j < na; j++) tot[cur[active[j]] - first] += (double)val[active[j]];
         }
-        /* the next frame of each sample still active; a sample with none is done */
+        /* the samples with a frame at the next level, unless their node is too small */
         int64_t k = 0;
         for (int64_t j = 0; j < na; j++) {
             int64_t s = active[j];
             if (early > 0 && tot[cur[s] - first] < early) continue;
-            int64_t l = at_loc[j], ln = at_line[j] - 1;
-            if (ln < 0) {
-                l--;
-                while (l >= offs[s] && llen[stack[l]] == 0) l--;
-                if (l < offs[s]) continue;
-                ln = llen[stack[l]] - 1;
-            }
-            active[k] = s;
-            at_loc[k] = l;
-            at_line[k] = ln;
-            k++;
+            int more = d + 1 < PRE ? d + 1 < npre[s] : at_loc[s] >= offs[s];
+            if (more) active[k++] = s;
         }
         na = k;
     }
     Py_END_ALLOW_THREADS
-    free(active); free(at_loc); free(at_line); free(tot); free(table);
+    free(active); free(at_loc); free(at_line); free(npre); free(pre); free(tot); free(table);
     PyBuffer_Release(&vo); PyBuffer_Release(&vs); PyBuffer_Release(&vls);
     PyBuffer_Release(&vll); PyBuffer_Release(&vln); PyBuffer_Release(&vv);
     PyBuffer_Release(&vc);
