@@ -614,12 +614,41 @@ static PyObject *w_locations(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(bad ? -1 : nl);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* poly_hash(offsets, stack_locations, rand, out): out[i] = sum_j rand[loc_j] * W^j (mod 2^64)
+ * over sample i's stack (leaf first), W = 0x9E3779B97F4A7C15; -1 for a location id past
+ * rand. */
+static PyObject *w_poly_hash(PyObject *self, PyObject *args) {
+    Py_buffer vo, vs, vr, vout;
+    if (!PyArg_ParseTuple(args, "y*y*y*w*", &vo, &vs, &vr, &vout)) return NULL;
+    const int64_t *offs = vo.buf, *stack = vs.buf;
+    const uint64_t *rand = vr.buf;
+    uint64_t *out = vout.buf;
+    Py_ssize_t n = vout.len / 8, nr = vr.len / 8;
+    int bad = vo.len < (n + 1) * 8;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n && !bad; i++) {
+        uint64_t h = 0, pw = 1;
+        for (int64_t j = offs[i]; j < offs[i + 1]; j++) {
+            int64_t l = stack[j];
+            if (l < 0 || l >= nr) { bad = 1; break; }
+            h += rand[l] * pw;
+            pw *= 0x9E3779B97F4A7C15ULL;
+        }
+        out[i] = h;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&vo); PyBuffer_Release(&vs); PyBuffer_Release(&vr); PyBuffer_Release(&vout);
+    return PyLong_FromLong(bad ? -1 : 0);
+}
+
 static PyMethodDef methods[] = {
     {"scan", w_scan, METH_VARARGS, "Top-level fields of a profile: sample spans, other fields."},
     {"decode", w_decode, METH_VARARGS, "Decode a batch of samples into columns."},
     {"fold", w_fold, METH_VARARGS, "Per-node flat and cumulative totals of samples."},
     {"messages", w_messages, METH_VARARGS, "Varint fields of many small messages."},
     {"locations", w_locations, METH_VARARGS, "Location messages and their lines."},
+    {"poly_hash", w_poly_hash, METH_VARARGS, "A polynomial hash of each stack."},
     {"trie", w_trie, METH_VARARGS, "The flame tree of stacks, level by level."},
     {NULL, NULL, 0, NULL},
 };
