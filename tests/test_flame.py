@@ -14,6 +14,7 @@ from flamehelp import HEAP_TYPES, make_profile
 from leaksleuth.cli import main
 from leaksleuth.errors import UsageError
 from leaksleuth.profile.model import Function, Line, Location, Profile, ValueType
+from leaksleuth.profile.pprof_encode import write_pprof
 from leaksleuth.report.flame import OTHER_PREFIX, build_flame
 
 
@@ -154,10 +155,10 @@ def test_sample_index_choice_and_errors() -> None:
 
 def test_flame_command_writes_html_and_reports_bad_input(tmp_path: Path,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    pprof = pytest.importorskip("leaksleuth.profile.pprof")
+    pytest.importorskip("leaksleuth.profile.pprof")
     prof = make_profile([(["main.main", "main.leak"], 4096), (["main.main", "main.ok"], 512)])
     path = tmp_path / "heap.pb"
-    path.write_bytes(pprof.write_pprof(prof))
+    path.write_bytes(write_pprof(prof))
     out = tmp_path / "f.html"
     assert main(["flame", str(path), "--html", str(out)]) == 0
     html = out.read_text()

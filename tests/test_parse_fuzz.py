@@ -18,6 +18,7 @@ from leaksleuth.errors import ProfileError
 from leaksleuth.profile import pprof
 from leaksleuth.profile.formats import load_profile
 from leaksleuth.profile.model import Function, Labels, Line, Location, Mapping, Profile, ValueType
+from leaksleuth.profile.pprof_encode import write_pprof
 from pprofbuild import Builder, resolved
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
@@ -155,5 +156,5 @@ def profiles(draw: st.DrawFn) -> Profile:
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(profiles())
 def test_generated_profiles_round_trip(p: Profile) -> None:
-    back = load_profile(pprof.write_pprof(p), "roundtrip")
+    back = load_profile(write_pprof(p), "roundtrip")
     assert resolved(back) == resolved(p)

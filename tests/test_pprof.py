@@ -12,6 +12,7 @@ import pytest
 from leaksleuth.errors import ProfileError
 from leaksleuth.profile import pprof
 from leaksleuth.profile.formats import load_profile, read_profile
+from leaksleuth.profile.pprof_encode import write_pprof
 from pprofbuild import Builder, field_bytes, field_varint, resolved
 from support.goservice import TESTS_DIR, build_or_skip
 
@@ -92,7 +93,7 @@ def test_write_then_parse_round_trip_hand_made() -> None:
     b = Builder([("a", "count")]).function(1, "f").location(1, [1]).sample([1], [5],
                                                                           labels=[("k", "v")])
     p = pprof.parse_pprof(b.build(), "x")
-    out = pprof.write_pprof(p)
+    out = write_pprof(p)
     assert out[:2] == b"\x1f\x8b"
     assert resolved(load_profile(out, "w")) == resolved(p)
 
@@ -112,7 +113,7 @@ def test_real_go_profiles(real_profiles: Path, name: str) -> None:
     p = read_profile(real_profiles / f"{name}.pb.gz")
     assert p.n_samples > 0 and len(p.functions) > 5
     assert resolved(p) == _reference(raw)  # fast path == reference decoder
-    back = load_profile(pprof.write_pprof(p), "w")
+    back = load_profile(write_pprof(p), "w")
     assert resolved(back) == resolved(p)
     if name != "goroutine2":
         assert [t.type for t in p.sample_types] == [
@@ -122,3 +123,17 @@ def test_real_go_profiles(real_profiles: Path, name: str) -> None:
     names = {f.name for f in p.functions}
     assert "main.main" in names
     assert np.all(p.stack_locations >= 1) and np.all(p.stack_locations <= len(p.locations))
+
+
+def test_c_decoder_takes_what_go_writes_and_agrees_with_the_reference() -> None:
+    """The C sample decoder (not its fallback) reads a deep, labelled, inlined profile, and
+    the result equals the per-message reference decoder's."""
+    from goldenprof import golden_profile
+    from leaksleuth.profile.pprof_encode import encode_pprof
+
+    data = encode_pprof(golden_profile(400, 3))
+    lay = pprof._scan(data)
+    cols = pprof._decode_samples_fast(data, lay.heads, lay.body_a, lay.body_b,
+                                      len(lay.tables.sample_types), None)  # no _Unusual
+    assert len(cols.values) == 400 and len(cols.lab_sample) == 400
+    assert resolved(pprof.parse_pprof(data, "x")) == _reference(data)

@@ -19,6 +19,7 @@ from leaksleuth.errors import ProfileError
 from leaksleuth.forked import Forked
 from leaksleuth.profile import gunzip, pprof, summary
 from leaksleuth.profile.model import Function, Labels, Line, Location, Profile, ValueType
+from leaksleuth.profile.pprof_encode import write_pprof
 
 
 def _profile(n: int) -> Profile:
@@ -47,7 +48,7 @@ def _profile(n: int) -> Profile:
 @pytest.fixture()
 def profile_file(tmp_path: Path) -> Path:
     path = tmp_path / "p.pb.gz"
-    path.write_bytes(pprof.write_pprof(_profile(3000)))
+    path.write_bytes(write_pprof(_profile(3000)))
     return path
 
 
@@ -90,7 +91,7 @@ def test_top_marks_and_totals_match_the_whole_profile(profile_file: Path) -> Non
 def test_pair_in_a_child_equals_in_turn(profile_file: Path, tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     base = tmp_path / "b.pb.gz"
-    base.write_bytes(pprof.write_pprof(_profile(1000)))
+    base.write_bytes(write_pprof(_profile(1000)))
     gunzip.gunzip_ahead([str(profile_file), str(base)])
     monkeypatch.setattr(summary, "_FORK_MIN_BYTES", 0)  # fork even for these small files
     forked = summary.summarize_pair(str(base), str(profile_file), parallel=True)

@@ -17,7 +17,7 @@ import pytest
 from leaksleuth.cli import main
 from leaksleuth.profile import ops, pprof, summary
 from leaksleuth.profile.formats import read_profile
-from leaksleuth.profile.pprof import write_pprof
+from leaksleuth.profile.pprof_encode import write_pprof
 from pprofhelp import assert_close, parse_top, parse_value, run_pprof
 from support.goservice import GO_VERSIONS, TESTS_DIR, build_or_skip, go_or_skip
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import TypeVar
 
 import numpy as np
@@ -124,28 +125,20 @@ class SessionSeries:
         return len(self.times)
 
 
-def _location_names(profile: Profile, loc_id: int, cache: dict[int, Names]) -> Names:
-    names = cache.get(loc_id)
-    if names is None:
-        loc = profile.location(loc_id)
-        got = tuple(profile.function(ln.function_id).name for ln in loc.lines if ln.function_id)
-        names = got or (f"0x{loc.address:x}",)
-        cache[loc_id] = names
-    return names
-
-
 def profile_stacks(profile: Profile) -> list[Names]:
     """Function names of every sample's stack, leaf first (inlined frames expanded)."""
-    cache: dict[int, Names] = {}
-    out: list[Names] = []
+    by_loc: list[Names] = [()]
+    for loc in profile.locations:  # dense ids: location k is profile.locations[k - 1]
+        got = tuple(profile.function(ln.function_id).name for ln in loc.lines if ln.function_id)
+        by_loc.append(got or (f"0x{loc.address:x}",))
     offs = profile.stack_offsets.tolist()
     locs = profile.stack_locations.tolist()
-    for i in range(profile.n_samples):
-        names: list[str] = []
-        for loc_id in locs[offs[i] : offs[i + 1]]:
-            names.extend(_location_names(profile, loc_id, cache))
-        out.append(tuple(names))
-    return out
+    if all(len(x) == 1 for x in by_loc[1:]):  # no inlined frames: one name per location
+        one = [x[0] if x else "" for x in by_loc].__getitem__
+        return [tuple(map(one, locs[offs[i] : offs[i + 1]])) for i in range(profile.n_samples)]
+    at = by_loc.__getitem__
+    return [tuple(chain.from_iterable(map(at, locs[offs[i] : offs[i + 1]])))
+            for i in range(profile.n_samples)]
 
 
 def _sample_sizes(profile: Profile) -> NDArray[np.int64]:
@@ -226,7 +219,7 @@ def load_safely(loader: Callable[[], T | None]) -> tuple[T | None, bool]:
         return None, True
 
 
-MAX_PROFILES = 200  # profiles parsed per session; see reduce_session
+MAX_PROFILES = 1000  # profiles parsed per session; see reduce_session
 DUMPS_FOR_STATES = 3  # debug=2 dumps parsed (at the end) for goroutine states and waits
 
 
@@ -257,11 +250,10 @@ def reduce_session(
     """Read a session into a ``SessionSeries``, loading profiles lazily.
 
     MemStats and goroutine totals (from the store's index) are kept for every snapshot; heap
-    and goroutine profiles are parsed for at most ``max_profiles`` evenly spaced snapshots:
-    the rank tests gain nothing from more points, and parsing is the whole cost (measured on
-    the 500-snapshot benchmark session: ~12 ms per heap profile, ~50 ms per debug=2 dump, 2 ms
-    per goroutine protobuf). Goroutine counts come from the protobuf profile; states and waits
-    from the last few debug=2 dumps (a leaked goroutine stays in its state).
+    and goroutine profiles are parsed for every snapshot up to ``max_profiles`` (then for that
+    many evenly spaced ones, so that a session of many hours stays bounded: parsing is the
+    whole cost). Goroutine counts come from the protobuf profile; states and waits from the
+    last few debug=2 dumps (a leaked goroutine stays in its state).
     """
     snaps = list(snapshots)
     n_all = len(snaps)

@@ -1,13 +1,14 @@
-"""Read and write pprof protobuf (google/pprof ``proto/profile.proto``) as a ``Profile``.
+"""Read pprof protobuf (google/pprof ``proto/profile.proto``) as a ``Profile``; writing is
+``pprof_encode``.
 
-The small messages (types, mappings, locations, functions, strings) are decoded by a plain
-Python field walk. Samples are the bulk of a large profile and are made only of varints
-(tags, lengths, packed varints, label fields), so the sample byte region is decoded as one
-varint stream with numpy and its field structure resolved with array arithmetic, a chunk of
-samples at a time. On a 1M-sample heap profile that is ~40x faster than a per-message Python
-decoder (see benchmarks/parse_bench.py). Anything unusual inside samples (wire types other
-than varint/length-delimited) falls back to the per-message decoder, which is also the
-reference the tests compare against.
+The loops over the bytes are C (``_wire.c``): finding the top-level fields, decoding the
+small messages (functions, mappings, locations) and decoding a batch of samples into the
+model's columns. On the 1M-sample deep heap profile of benchmarks/parse_bench.py, streaming
+every sample takes 0.25 s of CPU after gunzip against 1.8 s for the numpy decoder it
+replaced (a byte-parallel varint decode); protobuf libraries would build a Python object per
+sample. Python keeps the tables (names, renumbering) and the errors: anything the C loops
+do not take is decoded again by the per-message Python walk below, which names the problem
+and is the reference the tests compare the C decoder against.
 
 Names that are not valid UTF-8 are decoded with ``errors="replace"`` (U+FFFD): every renderer
 (terminal, JSON, HTML) can then print them, at the cost of not round-tripping the raw bytes.
@@ -16,16 +17,15 @@ Names that are not valid UTF-8 are decoded with ``errors="replace"`` (U+FFFD): e
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import mmap
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from leaksleuth.errors import ProfileError
+from leaksleuth.profile import _wire
 from leaksleuth.profile.gunzip import gunzip_owned
 from leaksleuth.profile.model import (
     Function,
@@ -37,17 +37,13 @@ from leaksleuth.profile.model import (
     Profile,
     ValueType,
 )
-from leaksleuth.profile.ops import ranges_to_index
 
 U64 = NDArray[np.uint64]
 # the protobuf bytes: bytes, or an owned anonymous map whose pages are released once read
 Buf = bytes | mmap.mmap
 _TWO64 = 1 << 64
 _TWO63 = 1 << 63
-# Sample bytes decoded per vectorised chunk: bounds the temporary arrays (~40 bytes/varint).
-# At 2 MB a 100k-sample deep profile peaked at 153 MB RSS, at 512 kB 111 MB, at 128 kB 97 MB
-# (`top`, before the released input pages), equally fast.
-_CHUNK_BYTES = 1 << 17
+_MASK64 = _TWO64 - 1
 # Sample bytes per batch of iter_pprof_file (a few chunks): big enough that the per-batch
 # steps of an analysis cost little Python, small enough that a batch's stacks stay small.
 _BATCH_BYTES = 1 << 18
@@ -61,14 +57,10 @@ class _Unusual(Exception):
     """Internal: valid but unexpected sample encoding; use the per-message decoder."""
 
 
-class _Released(Exception):
-    """Internal: the bytes needed again were already released; parse the file the usual way."""
-
-
 class _Releaser:
     """Gives back the pages of an owned map below a position (MADV_DONTNEED) as the sample
     decoder moves through the file: the decompressed protobuf then no longer sits next to the
-    full stack array at the end of decoding (10 MB of a 97 MB peak, 100k-sample deep heap)."""
+    stacks decoded from it."""
 
     def __init__(self, mm: mmap.mmap) -> None:
         self.mm = mm
@@ -198,7 +190,7 @@ def _varint_fields(buf: Buf, a: int, b: int, what: tuple[str, ...]) -> list[int]
 
 
 # ---------------------------------------------------------------------------------------------
-# vectorised sample decoding
+# sample decoding
 
 
 @dataclass
@@ -217,77 +209,6 @@ class _SampleCols:
 
 
 @dataclass
-class _Varints:
-    """The varints of a region made only of varints, decoded byte-parallel.
-
-    Each varint ends at a terminator byte (high bit clear): values start as the terminator
-    bytes and the earlier bytes of multi-byte varints are shifted in, one pass per byte
-    position over the (shrinking) set of varints that long. Deep stacks through thousands of
-    locations make most location ids two bytes; the former continuation-byte grouping
-    (np.bitwise_or.reduceat) took 2.3 s on a 1M-sample deep profile, this 0.5 s.
-    """
-
-    vals: U64
-    starts: NDArray[Any]  # int32 (int64 past 2 GB): where varint i starts; [-1] == nbytes
-    before: NDArray[Any]  # the same type: before[b] = varints ending before byte b
-    term: NDArray[np.bool_]
-    nbytes: int
-
-    def index_at(self, b: Int64Array) -> Int64Array:
-        """Varint index starting at byte offset ``b`` (which must be a boundary)."""
-        out: Int64Array = self.before[b].astype(np.int64)
-        return out
-
-    def offset_of(self, vi: Int64Array) -> Int64Array:
-        """Byte offset where varint ``vi`` starts (``nbytes`` for one past the last)."""
-        out: Int64Array = self.starts[vi].astype(np.int64)
-        return out
-
-
-def _decode_varints(region: NDArray[np.uint8]) -> _Varints:
-    term = region < 0x80
-    n = len(region)
-    if n == 0 or not term[-1]:
-        raise _Malformed("truncated varint in samples")
-    it = np.int32 if n < (1 << 31) else np.int64  # offsets within the region
-    ends = np.flatnonzero(term).astype(it)
-    starts = np.empty(len(ends) + 1, it)
-    starts[0] = 0
-    np.add(ends, 1, out=starts[1:])
-    before = np.zeros(n + 1, it)
-    np.cumsum(term, out=before[1:])
-    lens = np.diff(starts)
-    two = lens > 1
-    last = region[ends]
-    if len(ends) and bool(two.any()):
-        # the last two bytes of every varint at once, in 16 bits (location ids of deep
-        # profiles are mostly two bytes), then the few longer varints a byte at a time
-        low2 = last.astype(np.uint16) << np.uint16(7)
-        low2 |= region[ends - 1] & np.uint8(0x7F)
-        np.copyto(low2, last, where=~two)
-        vals = low2.astype(np.uint64)
-        del low2
-        long = np.flatnonzero(lens > 2)
-        if len(long):
-            longest = int(lens[long].max())
-            if longest > 10:
-                raise _Malformed("varint longer than 10 bytes in samples")
-            if longest == 10 and np.any(region[ends[long[lens[long] == 10]]] > 1):
-                raise _Malformed("varint overflows 64 bits")
-            e, ln = ends[long], lens[long]
-            k = 2
-            seven = np.uint64(7)
-            while len(long):  # shift in byte end-k of every varint longer than k bytes
-                vals[long] = (vals[long] << seven) | (region[e - k] & 0x7F).astype(np.uint64)
-                k += 1
-                more = ln > k
-                long, e, ln = long[more], e[more], ln[more]
-    else:
-        vals = last.astype(np.uint64)
-    return _Varints(vals, starts, before, term, n)
-
-
-@dataclass
 class _FastSamples:
     stack_locations: Int64Array  # dense ids if a lookup table was given, else raw ids
     loc_counts: Int64Array
@@ -299,217 +220,36 @@ class _FastSamples:
     lab_unit: U64
 
 
-def _decode_region(
-    region: NDArray[np.uint8], body_a: Int64Array, body_b: Int64Array, ntypes: int,
-    lut: Int64Array | None, loc_out: Int64Array, val_out: Int64Array,
-) -> tuple[int, Int64Array, list[Any]]:
-    """Decode the samples whose bodies sit at ``region[body_a:body_b]``.
-
-    Location ids go to ``loc_out`` (mapped through ``lut`` when given) and values to
-    ``val_out``; returns (locations written, per-sample location counts, label columns).
-    """
-    n = len(body_a)
-    vz = _decode_varints(region)
-    vals = vz.vals
-    nonempty = body_b > body_a
-    if np.any(~vz.term[body_b[nonempty] - 1]):
-        raise _Malformed("sample ends inside a varint")
-    # body starts follow a length varint and body ends follow a terminator: both boundaries
-    cur = vz.index_at(body_a)
-    stop = vz.index_at(body_b)
-    rec_sample: list[Int64Array] = []
-    rec_tag: list[U64] = []
-    rec_a: list[Int64Array] = []
-    rec_b: list[Int64Array] = []
-    active = np.flatnonzero(cur < stop)
-    while len(active):
-        idx = cur[active]
-        stop_a = stop[active]
-        tag = vals[idx]
-        wt = tag & np.uint64(7)
-        is_len = wt == 2
-        all_len = bool(is_len.all())  # the usual case: every field length-delimited
-        if not all_len and not np.all(is_len | (wt == 0)):
-            raise _Unusual()
-        if np.any(idx + 1 >= stop_a):
-            raise _Malformed("sample field truncated")
-        if all_len:
-            li = None
-            lidx = idx
-            body_end = body_b[active]
-        else:
-            li = np.flatnonzero(is_len)
-            lidx = idx[li]
-            body_end = body_b[active[li]]
-        a = idx + 1
-        nxt = idx + 2
-        if len(lidx):
-            plen = vals[lidx + 1]
-            if np.any(plen >= np.uint64(1 << 40)):
-                raise _Malformed("field runs past the end of its sample")
-            dstart = vz.offset_of(lidx + 2)
-            dend = dstart + plen.astype(np.int64)
-            if np.any(dend > body_end):
-                raise _Malformed("field runs past the end of its sample")
-            if np.any(~vz.term[dend[dend > dstart] - 1]):
-                raise _Malformed("packed field ends inside a varint")
-            if li is None:
-                a = nxt
-                nxt = vz.index_at(dend)
-            else:
-                a[li] = lidx + 2
-                nxt[li] = vz.index_at(dend)
-        rec_sample.append(active)
-        rec_tag.append(tag)
-        rec_a.append(a)
-        rec_b.append(nxt)
-        cur[active] = nxt
-        active = active[nxt < stop_a]
-    r_s = np.concatenate(rec_sample) if rec_sample else np.zeros(0, np.int64)
-    r_t = np.concatenate(rec_tag) if rec_tag else np.zeros(0, np.uint64)
-    r_a = np.concatenate(rec_a) if rec_a else np.zeros(0, np.int64)
-    r_b = np.concatenate(rec_b) if rec_b else np.zeros(0, np.int64)
-    if len(rec_tag) > 1:
-        order = np.argsort(r_a, kind="stable")  # stream order = sample order, field order
-        r_s, r_t, r_a, r_b = r_s[order], r_t[order], r_a[order], r_b[order]
-    fno = r_t >> np.uint64(3)
-    if np.any(fno == 0):
-        raise _Malformed("field number 0")
-    if np.any((fno == 3) & ((r_t & np.uint64(7)) != 2)):  # as the reference decoder says it
-        raise _Malformed("sample.label: wire type 0 where a message was expected")
-
-    sel = fno == 1
-    la, lb = r_a[sel], r_b[sel]
-    loc_counts = np.bincount(r_s[sel], weights=lb - la, minlength=n).astype(np.int64)
-    nloc = int(lb.sum() - la.sum())
-    # mark the varints inside location fields (+1 at each start, -1 at each end) and compact
-    # them straight into the output: ~2x faster than building an index array
-    mark = np.zeros(len(vals) + 1, np.int8)
-    mark[la] = 1
-    mark[lb] -= 1
-    inside = np.cumsum(mark[:-1], dtype=np.int8).view(bool)
-    dest = loc_out[:nloc]
-    # np.compress into the output: 4x faster than vals[inside] (a temporary, then a copy)
-    np.compress(inside, vals.view(np.int64), out=dest)
-    if lut is not None:  # renumber to dense ids (skipped when the ids already are)
-        np.take(lut, dest, mode="clip", out=dest)
-
-    sel = fno == 2
-    va, vb = r_a[sel], r_b[sel]
-    vcount = np.bincount(r_s[sel], weights=vb - va, minlength=n)
-    if np.any(vcount != ntypes):
-        bad = int(np.flatnonzero(vcount != ntypes)[0])
-        raise _Malformed(f"sample has {int(vcount[bad])} values for {ntypes} sample types")
-    if ntypes:
-        np.take(vals.view(np.int64), ranges_to_index(va, vb), out=val_out.reshape(-1))
-
-    lsel = (fno == 3) & ((r_t & np.uint64(7)) == 2)
-    la, lb = r_a[lsel], r_b[lsel]
-    nl = len(la)
-    lab = [np.zeros(nl, np.uint64) for _ in range(4)]
-    if nl:
-        if np.any((lb - la) % 2):
-            raise _Unusual()
-        lens = (lb - la) // 2
-        k = int(lens[0])
-        if k and np.all(lens == k):  # every label has the same fields (Go: key + num)
-            pos2 = la[:, None] + 2 * np.arange(k)[None, :]
-            ptag2 = vals[pos2]
-            if np.all(ptag2 == ptag2[0]):  # and in the same order: assign by column
-                if np.any((ptag2[0] & np.uint64(7)) != 0):
-                    raise _Unusual()
-                if np.any(ptag2[0] < 8):
-                    raise _Malformed("field number 0")
-                for col in range(k):
-                    f = int(ptag2[0, col]) >> 3
-                    if 1 <= f <= 4:
-                        lab[f - 1][:] = vals[pos2[:, col] + 1]
-                return nloc, loc_counts, [r_s[lsel], *lab]
-        label_of_pair = np.repeat(np.arange(nl, dtype=np.int64), lens)
-        within = np.arange(len(label_of_pair), dtype=np.int64) - np.repeat(
-            np.cumsum(lens) - lens, lens
-        )
-        pos = la[label_of_pair] + 2 * within
-        ptag = vals[pos]
-        if np.any((ptag & np.uint64(7)) != 0):
-            raise _Unusual()
-        if np.any(ptag < 8):
-            raise _Malformed("field number 0")
-        pval = vals[pos + 1]
-        pf = ptag >> np.uint64(3)
-        for f, arr in zip((1, 2, 3, 4), lab, strict=True):
-            s = pf == f
-            arr[label_of_pair[s]] = pval[s]
-    return nloc, loc_counts, [r_s[lsel], *lab]
-
-
 def _decode_samples_fast(
     buf: Buf, h: Int64Array, ba: Int64Array, bb: Int64Array, ntypes: int,
-    lut: Int64Array | None, release: _Releaser | None = None, release_end: int | None = None,
+    lut: Int64Array | None,
 ) -> _FastSamples:
-    """Decode the samples at ``h``, a chunk of ~``_CHUNK_BYTES`` at a time (bounded
-    temporaries); ``release`` gives back the pages passed, up to ``release_end`` (where the
-    samples after these start; the end of ``buf`` by default).
-
-    Samples may be interleaved with other fields (Go emits locations as it meets them), so
-    each chunk's sample bytes are gathered into one contiguous region of varints.
-    """
-    n = len(h)
-    arr = np.frombuffer(buf, dtype=np.uint8)
-    size = bb - h
-    # Upper bound on location ids: one per body byte. np.empty maps pages lazily, so only the
-    # part written costs memory.
-    loc_out = np.empty(max(int((bb - ba).sum()), 1), np.int64)
+    """Decode the samples whose bodies are ``buf[ba:bb]`` in C (``_wire.decode``); location
+    ids are mapped through ``lut`` when given (0 for ids it does not know). Anything the C
+    loop does not take (malformed or unusual samples) raises ``_Unusual``: the reference
+    decoder then reads them or names the problem."""
+    n = len(ba)
+    ba = np.ascontiguousarray(ba, np.int64)
+    bb = np.ascontiguousarray(bb, np.int64)
+    body = int((bb - ba).sum()) if n else 0
+    # upper bounds: a location id per body byte, a label per two; np.empty maps pages
+    # lazily, so only the part written costs memory
+    loc_out = np.empty(max(body, 1), np.int64)
     val_out = np.empty((n, ntypes), np.int64)
-    loc_counts = np.empty(n, np.int64)
-    labs: list[list[Any]] = []
-    csize = np.cumsum(size)
-    written = 0
-    s = 0
-    while s < n:
-        base_size = int(csize[s - 1]) if s else 0
-        e = int(np.searchsorted(csize, base_size + _CHUNK_BYTES, side="right"))
-        e = min(max(e, s + 1), n)
-        hs, bas, bbs = h[s:e], ba[s:e], bb[s:e]
-        new_head = np.zeros(e - s, np.int64)
-        np.cumsum(size[s : e - 1], out=new_head[1:])
-        brk = np.flatnonzero(hs[1:] != bbs[:-1]) + 1
-        if len(brk) == 0:
-            region = arr[int(hs[0]) : int(bbs[-1])]
-        else:
-            rs = [0, *brk.tolist()]
-            re_ = [*brk.tolist(), e - s]
-            region = np.concatenate(
-                [arr[int(hs[i]) : int(bbs[j - 1])] for i, j in zip(rs, re_, strict=True)]
-            )
-        nloc, counts, lab = _decode_region(
-            region, new_head + (bas - hs), new_head + (bbs - hs), ntypes, lut,
-            loc_out[written:], val_out[s:e],
-        )
-        np.add(lab[0], s, out=lab[0])
-        # label columns that are all zero (Go's heap label has no string value and no unit)
-        # are kept as their length and made with np.zeros at the end (pages never touched)
-        labs.append([x if i == 0 or x.any() else len(x) for i, x in enumerate(lab)])
-        loc_counts[s:e] = counts
-        written += nloc
-        s = e
-        if release is not None:  # nothing before the next sample is read again
-            release.upto(int(h[e]) if e < n else (
-                len(buf) if release_end is None else release_end))
-    stack = loc_out[:written]
-    cols: list[Any] = []
-    for i in range(5):  # a column at a time, dropping its pieces as they are joined
-        parts = [lab[i] for lab in labs]
-        if all(isinstance(x, int) for x in parts):
-            cols.append(np.zeros(sum(parts), np.uint64))
-        else:
-            cols.append(np.concatenate(
-                [np.zeros(x, np.uint64) if isinstance(x, int) else x for x in parts]))
-        del parts
-        for lab in labs:
-            lab[i] = None
-    return _FastSamples(stack, loc_counts, val_out, cols[0].astype(np.int64, copy=False),
-                        *cols[1:])
+    counts = np.empty(n, np.int64)
+    lab_cap = max(body // 2, 1)
+    lab = np.empty((5, lab_cap), np.int64)
+    got = _wire.decode(buf, ba, bb, ntypes,
+                       None if lut is None else np.ascontiguousarray(lut, np.int64),
+                       loc_out, val_out, counts, lab)
+    if isinstance(got, int):  # -1: not for the C loop
+        raise _Unusual()
+    nloc, nlab = got
+    cols = [lab[k, :nlab].copy() for k in range(5)]
+    del lab
+    # the unwritten tail of loc_out was never touched: no memory to give back by copying
+    return _FastSamples(loc_out[:nloc], counts, val_out, cols[0],
+                        *(c.view(np.uint64) for c in cols[1:]))
 
 
 def _decode_samples_slow(buf: Buf, spans: list[tuple[int, int]]) -> _SampleCols:
@@ -547,152 +287,6 @@ def _decode_samples_slow(buf: Buf, spans: list[tuple[int, int]]) -> _SampleCols:
 
 # ---------------------------------------------------------------------------------------------
 # the profile
-
-
-class _Chain:
-    """Vectorised walk over runs of top-level sample and location fields.
-
-    A field ``0x12 len body`` (sample) or ``0x22 len body`` (location) with a one- or two-byte
-    length is a candidate where its body starts like one (values, location ids or a label; an
-    id). Candidates inside other bodies can look the same, so a candidate is only trusted when
-    the walk reaches it: from a true field start, consecutive candidates that each end where
-    the next begins are all true. The Python loop then touches only the breaks in those runs,
-    not every sample (one Python iteration per sample cost ~1 s per million samples). Deep
-    stacks make most samples 128 bytes or longer: two-byte lengths are the common case there.
-    """
-
-    def __init__(self, buf: Buf, start: int) -> None:
-        self.calls = 0  # walks asked for
-        self.recorded = 0  # fields they took
-        self.runs: list[tuple[int, int]] = []  # candidate index ranges taken by walks
-        seg = np.frombuffer(buf, np.uint8)[start:]
-        pt: type = np.int32 if len(buf) < (1 << 31) - (1 << 17) else np.int64  # positions
-        self.cands: NDArray[Any]
-        self.nxt: NDArray[Any]
-        if len(seg) < 3:
-            self.cands = self.nxt = np.zeros(0, pt)
-            self.breaks = np.zeros(0, np.int64)
-            self.tags = self.hdr = np.zeros(0, np.uint8)
-            return
-        # 1 MB at a time, so the temporaries stay in cache (0.13 s instead of 0.2 s for the
-        # tag test on 97 MB) and only the kept candidates outlive their block (~10 bytes each)
-        m = len(seg) - 2
-        step = 1 << 20
-        tmp = np.empty(min(step, m), np.uint8)
-        hit = np.empty(min(step, m), bool)
-        parts: list[tuple[Any, ...]] = []
-        for o in range(0, m, step):
-            k = min(step, m - o)
-            np.bitwise_or(seg[o : o + k], 0x30, out=tmp[:k])
-            np.equal(tmp[:k], 0x32, out=hit[:k])  # 0x12 or 0x22 (also 0x32, 0x02)
-            c = np.flatnonzero(hit[:k]) + o
-            t = seg[c]
-            keep = (t == 0x12) | (t == 0x22)
-            c, t = c[keep], t[keep]
-            l1, l2 = seg[c + 1], seg[c + 2]
-            b3 = seg[np.minimum(c + 3, len(seg) - 1)]
-            one = l1 < 0x80
-            b0 = np.where(one, l2, b3)
-            # sample bodies start with values (Go), location ids or a label; locations with
-            # an id
-            ok = ((t == 0x12) & ((b0 == 0x12) | (b0 == 0x0A) | (b0 == 0x1A))) | (
-                (t == 0x22) & (b0 == 0x08))
-            ok &= one | (l2 < 0x80)
-            c, one, l1, l2 = c[ok], one[ok], l1[ok], l2[ok]
-            ln = np.where(one, l1, (l1 & 0x7F).astype(np.int64) | (l2.astype(np.int64) << 7))
-            hdr = np.where(one, 2, 3).astype(np.uint8)
-            heads = c + start
-            parts.append((heads.astype(pt), t[ok], hdr, (heads + hdr + ln).astype(pt)))
-        self.cands = np.concatenate([x[0] for x in parts])
-        self.tags = np.concatenate([x[1] for x in parts])
-        self.hdr = np.concatenate([x[2] for x in parts])
-        self.nxt = np.concatenate([x[3] for x in parts])
-        del parts
-        self.breaks = np.flatnonzero(self.nxt[:-1] != self.cands[1:])
-
-    def walk(self, pos: int) -> int:
-        """Take the run of true fields starting at ``pos``; the position after it, or -1."""
-        self.calls += 1
-        c = self.cands
-        j = int(np.searchsorted(c, pos))
-        if j >= len(c) or c[j] != pos:
-            return -1
-        bi = int(np.searchsorted(self.breaks, j))
-        k = int(self.breaks[bi]) if bi < len(self.breaks) else len(c) - 1
-        self.runs.append((j, k + 1))
-        self.recorded += k + 1 - j
-        return int(self.nxt[k])
-
-    def fields(self, tag: int) -> tuple[Int64Array, Int64Array, Int64Array]:
-        """(heads, body starts, body ends) of the walked fields with ``tag``, in file order."""
-        if not self.runs:
-            z = np.zeros(0, np.int64)
-            return z, z, z
-        r = np.array(self.runs, np.int64)
-        idx = ranges_to_index(r[:, 0], r[:, 1])
-        idx = idx[self.tags[idx] == tag]
-        heads = self.cands[idx].astype(np.int64)
-        return heads, heads + self.hdr[idx], self.nxt[idx].astype(np.int64)
-
-
-def _location_fast(buf: Buf, a: int, b: int
-                   ) -> tuple[int, int, int, list[tuple[int, int, int]], bool] | None:
-    """(id, mapping id, address, lines, is_folded) of the location message ``buf[a:b]`` when
-    it is encoded as Go writes it (one-byte tags, known fields, lines of under 128 bytes);
-    None for anything else, which the generic field walk then decodes or names. 3x faster
-    than that walk (~10 ms instead of ~30 ms for the 2.6k locations of a deep profile)."""
-    lid = mid = addr = 0
-    folded = False
-    lines: list[tuple[int, int, int]] = []
-    varint = _varint
-    pos = a
-    try:
-        while pos < b:
-            tag = buf[pos]
-            pos += 1
-            if tag == 0x22:  # a line: function_id, line, column
-                end = pos + 1 + buf[pos]
-                if buf[pos] >= 0x80 or end > b:
-                    return None
-                pos += 1
-                fn = ln = col = 0
-                while pos < end:
-                    t = buf[pos]
-                    v = buf[pos + 1]
-                    if v < 0x80:
-                        pos += 2
-                    else:
-                        v, pos = varint(buf, pos + 1)
-                    if t == 0x08:
-                        fn = v
-                    elif t == 0x10:
-                        ln = v
-                    elif t == 0x18:
-                        col = v
-                    else:
-                        return None
-                if pos != end:
-                    return None
-                lines.append((fn, ln, col))
-                continue
-            v = buf[pos]
-            if v < 0x80:
-                pos += 1
-            else:
-                v, pos = varint(buf, pos)
-            if tag == 0x08:
-                lid = v
-            elif tag == 0x10:
-                mid = v
-            elif tag == 0x18:
-                addr = v
-            elif tag == 0x28:
-                folded = bool(v)
-            else:
-                return None
-    except (IndexError, _Malformed):
-        return None
-    return (lid, mid, addr, lines, folded) if pos == b else None
 
 
 def _renumber(ids: list[int], what: str) -> dict[int, int]:
@@ -773,7 +367,7 @@ def read_pprof_file(path: str) -> Profile:
                 p = _parse(mm, _Releaser(mm))
                 _trim_heap()
                 return p
-        except (_Malformed, _NotProfile, _Released, ProfileError):
+        except (_Malformed, _NotProfile, ProfileError):
             pass
         finally:
             del mm
@@ -792,8 +386,7 @@ def iter_pprof_file(path: str, batch_bytes: int | None = None,
 
     Every batch is a whole ``Profile`` with some of the samples (in file order) and the same
     tables (the very same tuples), so per-sample analyses can fold over batches without ever
-    holding every stack: for `top`/`diff` on a 100k-sample deep profile that is 34 MB of
-    stacks never built. A file this reader cannot stream (text formats, plain protobuf, any
+    holding every stack. A file this reader cannot stream (text formats, plain protobuf, any
     problem found before the first batch) comes whole, as one batch, from ``read_profile``
     (which names any problem); one found later raises ``BatchesAbandoned``.
 
@@ -838,7 +431,7 @@ def iter_pprof_file(path: str, batch_bytes: int | None = None,
             e = s  # an empty part: the tables alone
         try:
             batch = _samples(mm, lay, s, e, release)
-        except (_Malformed, _Unusual, _Released, ProfileError):
+        except (_Malformed, _Unusual, ProfileError):
             if s > first or part is not None:
                 raise BatchesAbandoned(path) from None
             del mm
@@ -856,8 +449,8 @@ def _trim_heap() -> None:
     """Give the C heap's free pages back to the system (glibc only; a no-op elsewhere).
 
     The decoder's chunk temporaries are freed, but glibc keeps most of them as free heap
-    (its mmap threshold grows with each large free): ~15 MB for a 100k-sample deep profile,
-    resident until the process ends, under the peaks that come after the parse.
+    (its mmap threshold grows with each large free), resident until the process ends,
+    under the peaks that come after the parse.
     """
     try:
         import ctypes
@@ -893,114 +486,96 @@ def _parse(buf: Buf, release: _Releaser | None = None) -> Profile:
     return _samples(buf, lay, 0, len(lay.heads), release)
 
 
+def _many_varint_fields(buf: Buf, spans: list[tuple[int, int]], what: tuple[str, ...]
+                        ) -> list[list[int]]:
+    """``_varint_fields`` of many messages, in C (``_wire.messages``); any problem is named by
+    the message-at-a-time Python walk."""
+    nf = len(what)
+    if spans:
+        out = np.empty((len(spans), nf + 1), np.uint64)
+        if _wire.messages(buf, np.array(spans, np.int64), nf, out) == 0:
+            rows: list[list[int]] = out.tolist()
+            return rows
+    return [_varint_fields(buf, a, b, what) for a, b in spans]
+
+
+def _locations(buf: Buf, spans: list[tuple[int, int]]
+               ) -> list[tuple[int, int, int, list[tuple[int, int, int]], bool]]:
+    """(id, mapping id, address, lines, is_folded) of each location message, in C
+    (``_wire.locations``); any problem is named by the field-by-field Python walk."""
+    if spans:
+        sp = np.array(spans, np.int64)
+        loc = np.empty((len(spans), 5), np.uint64)
+        lines = np.empty((int((sp[:, 1] - sp[:, 0]).sum()) // 2 + 1, 3), np.uint64)
+        nl = _wire.locations(buf, sp, loc, lines)
+        if nl >= 0:
+            flat = [tuple(x) for x in lines[:nl].tolist()]
+            out = []
+            k = 0
+            for lid, mid, addr, folded, n in loc.tolist():
+                out.append((lid, mid, addr, flat[k : k + n], bool(folded)))
+                k += n
+            return out
+    loc_raw: list[tuple[int, int, int, list[tuple[int, int, int]], bool]] = []
+    for a, b in spans:
+        lid = mid = addr = 0
+        folded = False
+        lines_: list[tuple[int, int, int]] = []
+        for f, wt, x, y in _fields(buf, a, b):
+            if f == 1:
+                lid = _int(wt, x, "location.id")
+            elif f == 2:
+                mid = _int(wt, x, "location.mapping_id")
+            elif f == 3:
+                addr = _int(wt, x, "location.address")
+            elif f == 4:
+                x, y = _span(wt, x, y, "location.line")
+                _, fn, ln, col = _varint_fields(buf, x, y, _LINE_WHAT)
+                lines_.append((fn, ln, col))
+            elif f == 5:
+                folded = bool(_int(wt, x, "location.is_folded"))
+        loc_raw.append((lid, mid, addr, lines_, folded))
+    return loc_raw
+
+
 def _scan(buf: Buf) -> _Layout:
     """Decode every field but the samples' insides, which are only located."""
-    n = len(buf)
-    heads: list[int] = []
-    body_a: list[int] = []
-    body_b: list[int] = []
-    sample_types: list[tuple[int, int]] = []
-    mappings: list[tuple[int, int]] = []
-    locations: list[tuple[int, int]] = []
-    functions: list[tuple[int, int]] = []
-    strings: list[str] = []
+    smp, others, err = _wire.scan(buf)
     scalars: dict[int, int] = {}
     comments: list[int] = []
-    period_type: tuple[int, int] | None = None
-    short: list[int] = []  # heads of samples with a one-byte length: the hot path
-    chain: _Chain | None = None
-    cool = 0  # sample/location fields to leave to the Python loop before walking again
-    pos = 0
-    varint = _varint
-    while pos < n:
-        tag = buf[pos]
-        if tag == 0x12 or tag == 0x22:  # the bulk of a profile
-            if cool:
-                cool -= 1
-            else:
-                if chain is None:
-                    chain = _Chain(buf, pos)
-                taken = chain.recorded
-                nxt = chain.walk(pos)
-                if nxt < 0 or chain.recorded - taken < 8:
-                    # a short run or none (Go interleaves the first samples with locations,
-                    # functions and strings): a walk costs ~3 Python field steps, so rest a
-                    # while, but keep trying: the long runs of samples come later
-                    cool = 32
-                if nxt >= 0:
-                    pos = nxt
-                    continue
-        if tag == 0x12:
-            if pos + 1 < n and buf[pos + 1] < 0x80:
-                short.append(pos)
-                pos += buf[pos + 1] + 2
-                continue
-            ln, p = varint(buf, pos + 1)
-            heads.append(pos)
-            body_a.append(p)
-            body_b.append(p + ln)
-            pos = p + ln
-            continue
-        tag_pos = pos
-        tag, pos = varint(buf, pos)
-        fno, wt = tag >> 3, tag & 7
-        if fno == 0:
-            raise _Malformed("field number 0")
-        if wt == 0:
-            v, pos = varint(buf, pos)
-            if fno == 13:
-                comments.append(v)
-            elif fno in (7, 8, 9, 10, 12, 14, 15):
-                scalars[fno] = v
-            elif 1 <= fno <= 11:
-                raise _NotProfile(f"field {fno} has the wrong wire type")
-            continue
-        if wt == 2:
-            ln, pos = varint(buf, pos)
-            a, pos = pos, pos + ln
-            if pos > n:
-                raise _Malformed(f"field {fno} runs past the end of the data")
-            if fno == 6:
-                strings.append(buf[a:pos].decode("utf-8", "replace"))
-            elif fno == 4:
-                locations.append((a, pos))
-            elif fno == 5:
-                functions.append((a, pos))
-            elif fno == 3:
-                mappings.append((a, pos))
-            elif fno == 1:
-                sample_types.append((a, pos))
-            elif fno == 2:
-                heads.append(tag_pos)
-                body_a.append(a)
-                body_b.append(pos)
-            elif fno == 11:
-                period_type = (a, pos)
-            elif fno == 13:
-                comments.extend(_packed(buf, a, pos))
-            elif 7 <= fno <= 15:
-                raise _NotProfile(f"field {fno} has the wrong wire type")
-            continue
-        if wt == 1:
-            pos += 8
-        elif wt == 5:
-            pos += 4
-        else:
-            raise _Malformed(f"unsupported wire type {wt} (field {fno})")
-        if pos > n:
-            raise _Malformed("truncated fixed-width field")
-        if 1 <= fno <= 15:
-            raise _NotProfile(f"field {fno} has the wrong wire type")
-
-    if pos != n:
-        raise _Malformed("the last field runs past the end of the data")
-    z = np.zeros(0, np.int64)
-    walked_s = chain.fields(0x12) if chain is not None else (z, z, z)
-    walked_l = chain.fields(0x22) if chain is not None else (z, z, z)
-    chain = None  # ~25 bytes per candidate: free them before the samples are decoded
-    if len(walked_l[0]):  # locations found by the chain walk, merged in file order
-        spans = list(zip(walked_l[1].tolist(), walked_l[2].tolist(), strict=True))
-        locations = sorted(locations + spans)
+    # every other field in file order, as far as the wire data is valid
+    rows = np.frombuffer(others, np.int64).reshape(-1, 4)
+    fno, wt = rows[:, 0], rows[:, 1]
+    odd = (wt == 0) & (((fno >= 1) & (fno <= 11) & ~np.isin(fno, (7, 8, 9, 10))) | (fno == 13))
+    odd |= (wt == 2) & (fno >= 7) & (fno <= 15) & (fno != 11)
+    odd |= (wt != 0) & (wt != 2)
+    # the usual fields taken by kind; anything else (comments, fields of other messages,
+    # wrong wire types) in order by the loop below, which raises what the first one calls for
+    for i in np.flatnonzero(odd).tolist() if odd.any() else ():
+        f, w, a, b = rows[i].tolist()
+        if w == 0:
+            if f == 13:
+                comments.append(a & _MASK64)
+            elif f not in (12, 14, 15):
+                raise _NotProfile(f"field {f} has the wrong wire type")
+        elif w == 2:
+            if f == 13:
+                comments.extend(_packed(buf, a, b))
+            elif 7 <= f <= 15:
+                raise _NotProfile(f"field {f} has the wrong wire type")
+        elif 1 <= f <= 15:
+            raise _NotProfile(f"field {f} has the wrong wire type")
+    two = rows[wt == 2]
+    by_field = {k: [(a, b) for _, _, a, b in two[two[:, 0] == k].tolist()]
+                for k in (1, 3, 4, 5, 11)}
+    sample_types, mappings, locations = by_field[1], by_field[3], by_field[4]
+    functions = by_field[5]
+    period_type = by_field[11][-1] if by_field[11] else None
+    strings = [buf[a:b].decode("utf-8", "replace") for _, _, a, b in two[two[:, 0] == 6].tolist()]
+    for f, _, v, _ in rows[(wt == 0) & np.isin(fno, (7, 8, 9, 10, 12, 14, 15))].tolist():
+        scalars[f] = v & _MASK64  # the last one wins
+    if err is not None:
+        raise _Malformed(err)
     if not strings:
         raise _NotProfile("no string table")
     if strings[0] != "":
@@ -1019,20 +594,22 @@ def _scan(buf: Buf) -> _Layout:
     stypes = tuple(value_type(a, b, "sample_type") for a, b in sample_types)
 
     # functions
-    # (The small messages are decoded one at a time: ~30 ms for the 2.6k locations and 600
-    # functions of a 1M-sample deep profile, against ~2 s for its samples.)
     fn_what = ("function.id", "function.name", "function.system_name", "function.filename",
                "function.start_line")
-    fn_raw = [_varint_fields(buf, a, b, fn_what) for a, b in functions]
+    fn_raw = _many_varint_fields(buf, functions, fn_what)
     fn_map = _renumber([r[1] for r in fn_raw], "function")
-    funcs = tuple(
-        Function(i, s(nm, "function.name"), s(sy, "function.system_name"),
-                 s(fl, "function.filename"), _signed(st))
-        for i, (_, _fid, nm, sy, fl, st) in enumerate(fn_raw, 1)
-    )
+    if fn_raw and max(max(r[2:5]) for r in fn_raw) < nstr:  # every name in range
+        funcs = tuple(Function(i, strings[nm], strings[sy], strings[fl], _signed(st))
+                      for i, (_, _fid, nm, sy, fl, st) in enumerate(fn_raw, 1))
+    else:
+        funcs = tuple(
+            Function(i, s(nm, "function.name"), s(sy, "function.system_name"),
+                     s(fl, "function.filename"), _signed(st))
+            for i, (_, _fid, nm, sy, fl, st) in enumerate(fn_raw, 1)
+        )
 
     # mappings
-    mp_raw = [_varint_fields(buf, a, b, ("mapping",) * 10) for a, b in mappings]
+    mp_raw = _many_varint_fields(buf, mappings, ("mapping",) * 10)
     mp_map = _renumber([r[1] for r in mp_raw], "mapping")
     maps = tuple(
         Mapping(i, r[2], r[3], r[4], s(r[5], "mapping.filename"), s(r[6], "mapping.build_id"),
@@ -1041,56 +618,31 @@ def _scan(buf: Buf) -> _Layout:
     )
 
     # locations
-    loc_raw: list[tuple[int, int, int, list[tuple[int, int, int]], bool]] = []
-    for a, b in locations:
-        fast = _location_fast(buf, a, b)
-        if fast is not None:
-            loc_raw.append(fast)
-            continue
-        lid = mid = addr = 0
-        folded = False
-        lines: list[tuple[int, int, int]] = []
-        for f, wt, x, y in _fields(buf, a, b):
-            if f == 1:
-                lid = _int(wt, x, "location.id")
-            elif f == 2:
-                mid = _int(wt, x, "location.mapping_id")
-            elif f == 3:
-                addr = _int(wt, x, "location.address")
-            elif f == 4:
-                x, y = _span(wt, x, y, "location.line")
-                _, fn, ln, col = _varint_fields(buf, x, y, _LINE_WHAT)
-                lines.append((fn, ln, col))
-            elif f == 5:
-                folded = bool(_int(wt, x, "location.is_folded"))
-        loc_raw.append((lid, mid, addr, lines, folded))
+    loc_raw = _locations(buf, locations)
     loc_map = _renumber([r[0] for r in loc_raw], "location")
 
-    def line(fn: int, ln: int, col: int, lid: int) -> Line:
-        if fn and fn not in fn_map:
-            raise _Malformed(f"location {lid} refers to function {fn}, which does not exist")
-        return Line(fn_map.get(fn, 0), _signed(ln), _signed(col))
-
+    lines_made: dict[tuple[int, int, int], Line] = {}  # equal lines share one object
+    fn_get = fn_map.get
     locs: list[Location] = []
     for i, (lid, mid, addr, lines, folded) in enumerate(loc_raw, 1):
         if mid and mid not in mp_map:
             raise _Malformed(f"location {lid} refers to mapping {mid}, which does not exist")
-        locs.append(Location(i, mp_map.get(mid, 0), addr,
-                             tuple(line(fn, ln, col, lid) for fn, ln, col in lines), folded))
+        made: list[Line] = []
+        for key in lines:
+            ln_obj = lines_made.get(key)
+            if ln_obj is None:
+                fn, ln, col = key
+                if fn and fn not in fn_map:
+                    raise _Malformed(
+                        f"location {lid} refers to function {fn}, which does not exist")
+                ln_obj = lines_made[key] = Line(fn_get(fn, 0), _signed(ln), _signed(col))
+            made.append(ln_obj)
+        locs.append(Location(i, mp_map.get(mid, 0), addr, tuple(made), folded))
 
-    # samples
-    sh = np.array(short, np.int64)
-    h = np.concatenate([sh, walked_s[0]])
-    ba = np.concatenate([sh + 2, walked_s[1]])
-    bb = np.concatenate([sh + 2 + np.frombuffer(buf, np.uint8)[sh + 1], walked_s[2]])
-    if heads or (short and len(walked_s[0])):  # samples found by different paths: file order
-        h = np.concatenate([h, np.array(heads, np.int64)])
-        ba = np.concatenate([ba, np.array(body_a, np.int64)])
-        bb = np.concatenate([bb, np.array(body_b, np.int64)])
-        order = np.argsort(h, kind="stable")
-        h, ba, bb = h[order], ba[order], bb[order]
-    # the Python lists of sample positions: ~36 bytes per sample, not needed any more
-    del short, heads, body_a, body_b, walked_s
+    # samples: (head, body start, body end) of each, in file order
+    spans = np.frombuffer(smp, np.int64).reshape(-1, 3)
+    h, ba, bb = (np.ascontiguousarray(spans[:, k]) for k in range(3))
+    del spans, smp
     lut = _lookup_table(loc_map)
     identity = lut is not None and bool(np.array_equal(lut[:-1], np.arange(len(lut) - 1)))
     for k in (7, 8, 14, 15):
@@ -1127,8 +679,7 @@ def _samples(buf: Buf, lay: _Layout, s: int, e: int, release: _Releaser | None) 
     nstr = len(lay.tables.strings)
     cols: _FastSamples | _SampleCols
     try:
-        cols = _decode_samples_fast(buf, h, ba, bb, ntypes, None if identity else lut,
-                                    release, release_end)
+        cols = _decode_samples_fast(buf, h, ba, bb, ntypes, None if identity else lut)
         if lut is None:
             stack_locations = _map_ids(cols.stack_locations.view(np.uint64), loc_map, "location")
         else:
@@ -1138,16 +689,12 @@ def _samples(buf: Buf, lay: _Layout, s: int, e: int, release: _Releaser | None) 
                 (identity and not (stack_locations.min() >= 1 and stack_locations.max() <= nl))
                 or (not identity and not np.all(stack_locations))
             ):
-                if release is not None:  # the bytes are gone: the usual path names it
-                    raise _Released()
                 # find and name the dangling id
                 raw = _decode_samples_fast(buf, h, ba, bb, ntypes, None).stack_locations
                 _map_ids(raw.view(np.uint64), loc_map, "location")
         loc_counts = cols.loc_counts
         values = cols.values
     except _Unusual:
-        if release is not None:
-            raise _Released() from None
         cols = _decode_samples_slow(buf, list(zip(ba.tolist(), bb.tolist(), strict=True)))
         if ns and np.any(cols.value_counts != ntypes):
             bad = int(np.flatnonzero(cols.value_counts != ntypes)[0])
@@ -1159,10 +706,11 @@ def _samples(buf: Buf, lay: _Layout, s: int, e: int, release: _Releaser | None) 
         values = (cols.values.view(np.int64).reshape(ns, ntypes) if ntypes
                   else np.zeros((ns, 0), np.int64))
     del h, ba, bb
+    if release is not None:  # nothing before the next sample is read again
+        release.upto(release_end)
     offsets = np.zeros(ns + 1, np.int64)
     np.cumsum(loc_counts, out=offsets[1:])
-    # read-only arrays are kept by the model as they are (a writeable one is copied: 40 MB
-    # more at the peak for 1M samples)
+    # read-only arrays are kept by the model as they are (a writeable one is copied)
     for done in (stack_locations, offsets, values):
         done.flags.writeable = False
 
@@ -1176,7 +724,7 @@ def _samples(buf: Buf, lay: _Layout, s: int, e: int, release: _Releaser | None) 
                         np.zeros(int(is_str.sum()), np.int64))
     nm = ~is_str
     if nm.all():  # the usual case (Go's heap `bytes` label): the decoded columns, no copies
-        # (read-only views are kept by the model as they are; ~60 MB less at 1M samples)
+        # (read-only views are kept by the model as they are)
         ro = [x.view(np.int64) for x in (cols.lab_sample, cols.lab_key, cols.lab_num,
                                           cols.lab_unit)]
         for done in ro:
@@ -1189,241 +737,3 @@ def _samples(buf: Buf, lay: _Layout, s: int, e: int, release: _Releaser | None) 
     return dataclasses.replace(lay.tables, values=values, stack_offsets=offsets,
                                stack_locations=stack_locations, str_labels=str_labels,
                                num_labels=num_labels)
-
-
-# ---------------------------------------------------------------------------------------------
-# writing
-
-
-def _enc_varint(v: int, out: bytearray) -> None:
-    if v < 0:
-        v += _TWO64
-    while v >= 0x80:
-        out.append((v & 0x7F) | 0x80)
-        v >>= 7
-    out.append(v)
-
-
-def _enc_field_varint(fno: int, v: int, out: bytearray) -> None:
-    if v:
-        _enc_varint(fno << 3, out)
-        _enc_varint(v, out)
-
-
-def _enc_field_bytes(fno: int, payload: bytes | bytearray, out: bytearray) -> None:
-    _enc_varint((fno << 3) | 2, out)
-    _enc_varint(len(payload), out)
-    out += payload
-
-
-def _enc_packed(fno: int, vals: Any, out: bytearray) -> None:
-    if len(vals) == 0:
-        return
-    body = bytearray()
-    for v in vals:
-        _enc_varint(int(v), body)
-    _enc_field_bytes(fno, body, out)
-
-
-class _Strings:
-    def __init__(self, base: tuple[str, ...]) -> None:
-        self.table: list[str] = list(base) if base and base[0] == "" else ["", *base]
-        self.index: dict[str, int] = {}
-        for i, x in enumerate(self.table):
-            self.index.setdefault(x, i)
-        self.shift = 0 if base and base[0] == "" else 1
-
-    def __call__(self, x: str) -> int:
-        i = self.index.get(x)
-        if i is None:
-            i = len(self.table)
-            self.table.append(x)
-            self.index[x] = i
-        return i
-
-
-_VARINT_LIMITS = np.array([1 << (7 * k) for k in range(1, 10)], dtype=np.uint64)
-
-
-def _varint_len(x: U64) -> Int64Array:
-    """Bytes each uint64 takes as a varint (1..10), in one pass."""
-    out: Int64Array = np.searchsorted(_VARINT_LIMITS, x, side="right").astype(np.int64) + 1
-    return out
-
-
-def _encode_varints(tokens: U64) -> bytes:
-    """Every value of ``tokens`` as consecutive varints, vectorised, 1M tokens at a time."""
-    parts: list[bytes] = []
-    step = 1 << 20
-    for c in range(0, len(tokens), step):
-        t = tokens[c : c + step]
-        if not np.any(t >= np.uint64(0x80)):  # the common case: all one-byte varints
-            parts.append(t.astype(np.uint8).tobytes())
-            continue
-        lens = _varint_len(t)
-        starts = np.zeros(len(t) + 1, np.int64)
-        np.cumsum(lens, out=starts[1:])
-        out = np.empty(int(starts[-1]), np.uint8)
-        first = (t & np.uint64(0x7F)) | ((lens > 1).astype(np.uint64) << np.uint64(7))
-        out[starts[:-1]] = first.astype(np.uint8)
-        sel = np.flatnonzero(lens > 1)
-        k = 1
-        while len(sel):
-            chunk = (t[sel] >> np.uint64(7 * k)) & np.uint64(0x7F)
-            more = (lens[sel] > k + 1).astype(np.uint64) << np.uint64(7)
-            out[starts[sel] + k] = (chunk | more).astype(np.uint8)
-            k += 1
-            sel = sel[lens[sel] > k]
-        parts.append(out.tobytes())
-    return b"".join(parts)
-
-
-def _encode_samples(p: Profile, sh: int) -> bytes:
-    """All ``sample`` fields, vectorised: a sample is only varints (tags, lengths, packed
-    values), so the section is laid out as one array of varint tokens and encoded at once
-    (a per-sample Python encoder takes ~5 s per million samples)."""
-    n = p.n_samples
-    if n == 0:
-        return b""
-    nt = p.values.shape[1]
-    offs = p.stack_offsets
-    nloc = np.diff(offs)
-    locs = p.stack_locations.astype(np.uint64)
-    vals = p.values.reshape(-1).view(np.uint64)
-    # labels: one row each, in sample order; a string label is 6 tokens, a numeric one 8
-    lab_s = np.concatenate([p.str_labels.sample, p.num_labels.sample])
-    is_str = np.zeros(len(lab_s), bool)
-    is_str[: len(p.str_labels)] = True
-    lab_key = np.concatenate([p.str_labels.key, p.num_labels.key]) + sh
-    lab_val = np.concatenate([p.str_labels.value + sh, p.num_labels.value]).view(np.uint64)
-    lab_unit = np.concatenate([p.str_labels.unit, np.where(p.num_labels.unit != 0,
-                                                           p.num_labels.unit + sh, 0)])
-    order = np.argsort(lab_s, kind="stable")
-    lab_s, is_str = lab_s[order], is_str[order]
-    lab_key = lab_key[order].astype(np.uint64)
-    lab_val, lab_unit = lab_val[order], lab_unit[order].astype(np.uint64)
-    lab_ntok = np.where(is_str, 6, 8)
-    lab_len = 2 + _varint_len(lab_key) + _varint_len(lab_val)
-    lab_len = lab_len + np.where(is_str, 0, 1 + _varint_len(lab_unit))
-    # byte lengths of each sample's packed fields and body
-    loc_bytes = np.bincount(np.repeat(np.arange(n), nloc), weights=_varint_len(locs),
-                            minlength=n).astype(np.int64)
-    val_bytes = _varint_len(vals).reshape(n, nt).sum(axis=1) if nt else np.zeros(n, np.int64)
-    lab_field = 1 + _varint_len(lab_len.astype(np.uint64)) + lab_len
-    lab_bytes = np.bincount(lab_s, weights=lab_field, minlength=n).astype(np.int64)
-    has_loc = nloc > 0
-    body = lab_bytes + np.where(has_loc, 1 + _varint_len(loc_bytes.astype(np.uint64))
-                                + loc_bytes, 0)
-    if nt:
-        body += 1 + _varint_len(val_bytes.astype(np.uint64)) + val_bytes
-    # token positions
-    lab_tok = np.bincount(lab_s, weights=lab_ntok, minlength=n).astype(np.int64)
-    ntok = 2 + np.where(has_loc, 2 + nloc, 0) + (2 + nt if nt else 0) + lab_tok
-    start = np.zeros(n + 1, np.int64)
-    np.cumsum(ntok, out=start[1:])
-    tok = np.zeros(int(start[-1]), np.uint64)
-    s0 = start[:-1]
-    tok[s0] = 0x12
-    tok[s0 + 1] = body.astype(np.uint64)
-    ls = s0 + 2
-    hl = np.flatnonzero(has_loc)
-    tok[ls[hl]] = 0x0A
-    tok[ls[hl] + 1] = loc_bytes[hl].astype(np.uint64)
-    tok[np.repeat(ls + 2 - offs[:-1], nloc) + np.arange(len(locs))] = locs
-    vs = ls + np.where(has_loc, 2 + nloc, 0)
-    if nt:
-        tok[vs] = 0x12
-        tok[vs + 1] = val_bytes.astype(np.uint64)
-        tok[(vs + 2)[:, None] + np.arange(nt)[None, :]] = vals.reshape(n, nt)
-    if len(lab_s):
-        lab0 = vs + (2 + nt if nt else 0)  # first label token of each sample
-        first_lab = np.zeros(n, np.int64)
-        np.cumsum(np.bincount(lab_s, minlength=n)[:-1], out=first_lab[1:])
-        tok_before = np.cumsum(lab_ntok) - lab_ntok  # tokens of earlier labels overall
-        within = tok_before - tok_before[first_lab[lab_s]]
-        t = lab0[lab_s] + within
-        tok[t] = 0x1A
-        tok[t + 1] = lab_len.astype(np.uint64)
-        tok[t + 2] = 0x08
-        tok[t + 3] = lab_key
-        tok[t + 4] = np.where(is_str, 0x10, 0x18).astype(np.uint64)
-        tok[t + 5] = lab_val
-        num = ~is_str
-        tok[t[num] + 6] = 0x20
-        tok[t[num] + 7] = lab_unit[num]
-    return _encode_varints(tok)
-
-
-def encode_pprof(profile: Profile) -> bytes:
-    """Uncompressed protobuf bytes for ``profile`` (ids written as the model's dense ids)."""
-    p = profile
-    st = _Strings(p.strings)
-    sh = st.shift  # label string indices refer to p.strings
-    out = bytearray()
-
-    def value_type(vt: ValueType) -> bytearray:
-        b = bytearray()
-        _enc_field_varint(1, st(vt.type), b)
-        _enc_field_varint(2, st(vt.unit), b)
-        return b
-
-    for vt in p.sample_types:
-        _enc_field_bytes(1, value_type(vt), out)
-    out += _encode_samples(p, sh)
-    for m in p.mappings:
-        b = bytearray()
-        _enc_field_varint(1, m.id, b)
-        _enc_field_varint(2, m.start, b)
-        _enc_field_varint(3, m.limit, b)
-        _enc_field_varint(4, m.offset, b)
-        _enc_field_varint(5, st(m.filename), b)
-        _enc_field_varint(6, st(m.build_id), b)
-        for f, flag in ((7, m.has_functions), (8, m.has_filenames), (9, m.has_line_numbers),
-                        (10, m.has_inline_frames)):
-            _enc_field_varint(f, int(flag), b)
-        _enc_field_bytes(3, b, out)
-    for loc in p.locations:
-        b = bytearray()
-        _enc_field_varint(1, loc.id, b)
-        _enc_field_varint(2, loc.mapping_id, b)
-        _enc_field_varint(3, loc.address, b)
-        for ln in loc.lines:
-            lb = bytearray()
-            _enc_field_varint(1, ln.function_id, lb)
-            _enc_field_varint(2, ln.line, lb)
-            _enc_field_varint(3, ln.column, lb)
-            _enc_field_bytes(4, lb, b)
-        _enc_field_varint(5, int(loc.is_folded), b)
-        _enc_field_bytes(4, b, out)
-    for fn in p.functions:
-        b = bytearray()
-        _enc_field_varint(1, fn.id, b)
-        _enc_field_varint(2, st(fn.name), b)
-        _enc_field_varint(3, st(fn.system_name), b)
-        _enc_field_varint(4, st(fn.filename), b)
-        _enc_field_varint(5, fn.start_line, b)
-        _enc_field_bytes(5, b, out)
-    scalars = [
-        (7, st(p.drop_frames)), (8, st(p.keep_frames)), (9, p.time_nanos),
-        (10, p.duration_nanos),
-    ]
-    tail = bytearray()
-    for f, v in scalars:
-        _enc_field_varint(f, v, tail)
-    if p.period_type is not None:
-        _enc_field_bytes(11, value_type(p.period_type), tail)
-    _enc_field_varint(12, p.period, tail)
-    for c in p.comments:
-        _enc_varint(13 << 3, tail)
-        _enc_varint(st(c), tail)
-    _enc_field_varint(14, st(p.default_sample_type), tail)
-    _enc_field_varint(15, st(p.doc_url), tail)
-    for x in st.table:  # after every st() call above
-        _enc_field_bytes(6, x.encode("utf-8", "replace"), out)
-    out += tail
-    return bytes(out)
-
-
-def write_pprof(profile: Profile) -> bytes:
-    """Gzipped protobuf, readable by ``go tool pprof``."""
-    return gzip.compress(encode_pprof(profile), compresslevel=6)

@@ -4,11 +4,9 @@ Of a profile, ``top`` and ``diff`` need only per-function flat and cumulative to
 report total, for a diff a key (stack and labels) and a value per sample, and the samples that
 can decide pprof's "(inline)" marks. A ``ProfileSummary`` holds just that, folded over batches
 of samples that share one set of tables (``pprof.iter_pprof_file``): a large file's stacks are
-never held whole (34 MB fewer for a 100k-sample deep profile), each batch is aggregated while
-its stacks are still in cache, and the BASE and NEW summaries of a diff are built at the same
-time in two processes (``forked``): two threads do not overlap here, the decoder's ~3,000
-short numpy calls per file hand the GIL back and forth (two reads: 0.36 s in turn, 0.33 s in
-two threads, 0.30 s in two processes).
+never held whole, each batch is aggregated while its stacks are still in cache, and the BASE
+and NEW summaries of a diff are built at the same time in two processes (``forked``): the
+per-batch steps in Python hold the GIL, so two threads would mostly take turns.
 """
 
 from __future__ import annotations
@@ -23,21 +21,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from leaksleuth.errors import ProfileError
-from leaksleuth.profile import ops
+from leaksleuth.profile import _wire, ops
 from leaksleuth.profile.model import Int64Array, Profile, ValueType
 from leaksleuth.profile.ops import BoolArray, NodeTable, PrunePlan
 
 U64 = NDArray[np.uint64]
 _MASK = (1 << 64) - 1
-# Frames hashed per step of stack_hashes (~48 bytes of temporaries each): 2M frames a step
-# made a 100k-sample diff peak at 225 MB RSS; 64k frames keep them in cache: 2x faster than
-# 512k (0.04 s instead of 0.08 s for a 100k-sample deep diff) and 17 MB less at the peak.
-_HASH_CHUNK = 1 << 16
 _INLINE_MARK = ("", "inline", "", "partial-inline")
-# A diff of files this big together (gzipped) runs in two processes: 10k-sample deep profiles
-# (1.2 MB) took 0.21 s and 77 MB that way, 0.27 s and 49 MB in one; 100k (11 MB): 0.44 s.
+# A diff of files this big together (gzipped) runs in two processes; below it a second
+# process costs more memory (its own interpreter and numpy) than it saves time.
 _FORK_MIN_BYTES = 4 << 20
-_POWERS: dict[int, tuple[NDArray[np.uint64], NDArray[np.uint64]]] = {}  # see stack_hashes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -125,7 +118,7 @@ class _Plan:
 def _digests(texts: Sequence[str]) -> list[int]:
     """A 64-bit digest of each text, the same in every process (``hash`` is salted): a sum
     of mixed (byte, position) pairs per text, all texts at once with numpy. (hashlib would
-    load OpenSSL: 2.5 MB more RSS in each process of a diff.)"""
+    load OpenSSL into each process of a diff.)"""
     if not texts:
         return []
     raw = [t.encode("utf-8", "surrogatepass") for t in texts]
@@ -146,8 +139,8 @@ def _digests(texts: Sequence[str]) -> list[int]:
 def location_hashes(p: Profile) -> U64:
     """A 64-bit value per location id from what it is (binary, address, lines with function
     name and file, folded): equal for the same code location in two profiles of a program, in
-    any process. A few digests per function and mapping, the rest mixed with numpy (~2 ms for
-    2.6k locations; a digest per location took 12 ms)."""
+    any process. A few digests per function and mapping, the rest mixed with numpy (a digest
+    per location would be a Python call each)."""
     fn_h = [0, *_digests([f"{f.name}\0{f.filename}" for f in p.functions])]
     map_h = [0, *_digests([f"{m.filename}\0{m.build_id}\0{m.limit - m.start}\0{m.offset}"
                            for m in p.mappings])]
@@ -177,48 +170,20 @@ def _string_hashes(strings: Sequence[str]) -> U64:
 def stack_hashes(p: Profile, loc_hash: U64, str_hash: U64 | None) -> U64:
     """A 64-bit hash per sample of (stack of locations by ``loc_hash``, labels).
 
-    Polynomial hash sum_j R[loc_j] * w^j, computed for all samples at once from prefix sums
-    of R[loc_e] * w^e (e = frame position) scaled back by w^-start (w is odd, so it has an
-    inverse mod 2^64): four passes over the frames instead of one Python loop per sample.
+    Polynomial hash sum_j R[loc_j] * w^j (mod 2^64, w = 0x9E3779B97F4A7C15) plus a hash of
+    the stack's length, one pass over the frames in C (``_wire.poly_hash``): on the 1M-sample
+    deep profile of benchmarks/parse_bench.py 0.06 s of CPU against 0.2 s for the numpy
+    version (prefix sums of R[loc_e] * w^e scaled back by w^-start), with the same values.
     Equal samples hash equal; two different ones collide with probability ~2^-64.
     """
     n = p.n_samples
-    w = 0x9E3779B97F4A7C15
-    winv = pow(w, -1, 1 << 64)
-    offs = p.stack_offsets
+    offs = np.ascontiguousarray(p.stack_offsets, np.int64)
     out = np.zeros(n, np.uint64)
     rand = ops.mix64(loc_hash.view(np.int64), 7)
-
-    def pow_tables(m: int) -> tuple[U64, U64]:
-        """w^k and w^-k for k = 0..m (at least _HASH_CHUNK), kept for the next batches."""
-        size = max(m + 1, _HASH_CHUNK + 1)
-        got = _POWERS.get(size)
-        if got is None:
-            pw = np.full(size, w, np.uint64)
-            pw[0] = 1
-            np.cumprod(pw, out=pw)
-            pinv = np.full(size, winv, np.uint64)
-            pinv[0] = 1
-            np.cumprod(pinv, out=pinv)
-            if len(_POWERS) > 8:
-                _POWERS.clear()
-            got = _POWERS[size] = (pw, pinv)
-        return got
-
-    s = 0
+    if _wire.poly_hash(offs, np.ascontiguousarray(p.stack_locations, np.int64), rand, out):
+        raise ProfileError("profile has stack entries naming no location")
     with np.errstate(over="ignore"):
-        while s < n:
-            e = int(np.searchsorted(offs, offs[s] + _HASH_CHUNK, side="right")) - 1
-            e = min(max(e, s + 1), n)
-            a0 = int(offs[s])
-            m = int(offs[e]) - a0
-            pw, pinv = pow_tables(m)
-            terms = rand[p.stack_locations[a0 : a0 + m]] * pw[:m]
-            pref = np.zeros(m + 1, np.uint64)
-            np.cumsum(terms, out=pref[1:])
-            st, en = offs[s:e] - a0, offs[s + 1 : e + 1] - a0
-            out[s:e] = (pref[en] - pref[st]) * pinv[st] + ops.mix64(en - st, 8)
-            s = e
+        out += ops.mix64(np.diff(offs), 8)
         for lab, kind in ((p.str_labels, 1), (p.num_labels, 2)):
             if len(lab) == 0:
                 continue
@@ -420,13 +385,16 @@ def _base_and_tail(base: str, new: str, split: float, sample_index: str | None,
 
 
 def share_of_new(base_bytes: int, new_bytes: int) -> float:
-    """The fraction of NEW's samples the parent folds while a child folds BASE and the rest,
-    so that both finish together: by file size, NEW's scan (~18% of its time, done by both)
-    counted twice. 1 (no split) when BASE alone is as much work as NEW's samples."""
-    scan = 0.18  # gunzip excluded: done ahead (gunzip.gunzip_ahead), before the fork
-    if new_bytes <= 0 or base_bytes >= new_bytes * (1 - scan):
+    """The fraction of NEW's samples the parent folds while a child decompresses and folds
+    BASE and then the rest, so that both finish together: by file size, NEW's scan (~16% of
+    its time after gunzip, done by both) counted twice, BASE's gunzip as half its decoding
+    (NEW was decompressed ahead, before the fork). 1 (no split) when BASE alone is as much
+    work as NEW's samples."""
+    scan = 0.16
+    base_work = base_bytes * 1.5
+    if new_bytes <= 0 or base_work >= new_bytes * (1 - scan):
         return 1.0
-    f = (1 + base_bytes / (new_bytes * (1 - scan))) / 2
+    f = (1 + base_work / (new_bytes * (1 - scan))) / 2
     return 1.0 if f > 0.97 else f
 
 
@@ -455,7 +423,7 @@ def summarize_pair(base: str, new: str, sample_index: str | None = None, *,
         sizes = os.path.getsize(base), os.path.getsize(new)
     except OSError:
         sizes = (0, 0)
-    # small files: a second process would cost more memory (its own ~35 MB) than time
+    # small files: a second process would cost more memory (its own interpreter) than time
     if not parallel or sum(sizes) < _FORK_MIN_BYTES:
         base_s, new_s = one(base), one(new)
     else:

@@ -1,10 +1,11 @@
 """Profile -> flame-graph tree: stacks merged root-first by function name, ready for the report.
 
-The tree is built with numpy one depth level at a time (``np.unique`` on (parent, name) keys),
-so a profile of a million distinct stacks costs a few dozen vectorised passes rather than
-millions of Python dict operations. Then tiny nodes are pruned: every child below a threshold
-is folded into one explicit "other" node of its parent, so the page stays small and fast and
-still adds up; the report says what was pruned.
+The tree is built one depth level at a time in C (``profile._wire.trie``: a hash table of
+(parent, name) per level): on the 1M-sample deep heap profile of benchmarks/parse_bench.py
+0.26 s of CPU against 3.8 s for the numpy version it replaced (one ``np.unique`` sort of
+(parent, name) keys per level, on frame arrays expanded for inlined lines). Then tiny nodes
+are pruned: every child below a threshold is folded into one explicit "other" node of its
+parent, so the page stays small and fast and still adds up; the report says what was pruned.
 
 A differential tree (a base profile, or a profile with negative values such as a diff made by
 ``profile.ops``) carries, per node, the in-use total now (``t``), in the base (``b``), the net
@@ -22,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from leaksleuth.errors import ProfileError, UsageError
+from leaksleuth.profile import _wire
 from leaksleuth.profile.model import Int64Array, Profile
 from leaksleuth.profile.snapshot import Snapshot
 
@@ -82,28 +84,17 @@ class FlameGraph:
 
 @dataclass(frozen=True)
 class _Frames:
-    """Every sample's frames, leaf first, read from the end: sample ``i``'s frame at depth ``d``
-    (root = 0) is ``flat[ends[i] - 1 - d]``, mapped through ``lookup`` when there is one.
+    """Every sample's frames by name without copying the stacks: sample ``i``'s locations are
+    ``locs[offs[i]:offs[i + 1]]`` (leaf first) and location ``l``'s names (inlined frames,
+    innermost first) are ``loc_names[loc_start[l]:loc_start[l] + loc_len[l]]``."""
 
-    Stacks are read in place from the end instead of being copied root-first: on the real
-    1M-sample Go heap profile of benchmarks/flame_bench.py (45M stack entries) the whole build
-    went from 28 s to 7.7 s. When no location has inlined frames, ``flat`` is the profile's own
-    location array and ``lookup`` maps location -> name, so nothing profile-sized is copied.
-    """
-
-    ends: Int64Array
-    depth: Int64Array
-    flat: Int64Array
-    lookup: Int64Array | None
+    offs: Int64Array
+    locs: Int64Array
+    loc_start: Int64Array
+    loc_len: Int64Array
+    loc_names: Int64Array
     name_table: tuple[str, ...]
     files: tuple[str, ...]
-
-    def names_at(self, samples: Int64Array, d: int) -> Int64Array:
-        x = self.flat[self.ends[samples] - 1 - d]
-        return x if self.lookup is None else self.lookup[x]
-
-    def names(self) -> Int64Array:
-        return self.flat if self.lookup is None else self.lookup[self.flat]
 
 
 def _frames(profile: Profile) -> _Frames:
@@ -136,30 +127,18 @@ def _frames(profile: Profile) -> _Frames:
         else:
             loc_names.append(intern(f"0x{loc.address:x}", ""))
         loc_len[k] = len(loc_names) - loc_start[k]
-    flat_names = np.asarray(loc_names, dtype=np.int64)
-
-    offs = profile.stack_offsets
     locs = profile.stack_locations
     if len(locs) and (locs.min() < 1 or locs.max() > len(profile.locations)):
         raise ProfileError("profile has stack entries naming no location")
-    if not len(profile.locations) or bool((loc_len[1:] == 1).all()):
-        return _Frames(offs[1:], np.diff(offs), locs, flat_names[loc_start],
-                       tuple(name_table), tuple(files))
-    cnt = loc_len[locs]
-    total = int(cnt.sum())
-    ccnt = np.zeros(len(cnt) + 1, dtype=np.int64)
-    np.cumsum(cnt, out=ccnt[1:])
-    idx = np.repeat(loc_start[locs] - ccnt[:-1], cnt) + np.arange(total, dtype=np.int64)
-    f_offs = ccnt[offs]
-    return _Frames(f_offs[1:], np.diff(f_offs), flat_names[idx], None,
-                   tuple(name_table), tuple(files))
+    return _Frames(profile.stack_offsets, locs, loc_start, loc_len,
+                   np.asarray(loc_names, dtype=np.int64), tuple(name_table), tuple(files))
 
 
 def _sum_up(self_vals: NDArray[np.int64], parent: Int64Array,
             levels: list[tuple[int, int]]) -> NDArray[np.int64]:
     """Subtree totals: add each level's totals into its parents, deepest level first."""
-    # bincount with float weights is ~10x faster than np.add.at here (2.2 s -> 0.2 s for 12M
-    # nodes); sums stay exact below 2**53.
+    # bincount with float weights is much faster than np.add.at here; sums stay exact
+    # below 2**53.
     total = self_vals.copy()
     bounds = [(0, 1), *levels]  # a level's parents are all in the level above it
     for (plo, phi), (lo, hi) in reversed(list(zip(bounds, levels, strict=False))):
@@ -213,49 +192,34 @@ def build_flame(profile: Profile, *, base: Profile | None = None,
                 name_table.append(nm)
                 files.append(other.files[i])
             remap[i] = index[nm]
-        first = fr.names()
-        fr = _Frames(np.concatenate([fr.ends, other.ends + len(first)]),
-                     np.concatenate([fr.depth, other.depth]),
-                     np.concatenate([first, remap[other.names()]]), None, (), ())
+        # base's locations follow the profile's, its names remapped into the shared table
+        nl, nn = len(fr.loc_len), len(fr.loc_names)
+        fr = _Frames(np.concatenate([fr.offs, other.offs[1:] + fr.offs[-1]]),
+                     np.concatenate([fr.locs, other.locs + nl]),
+                     np.concatenate([fr.loc_start, other.loc_start + nn]),
+                     np.concatenate([fr.loc_len, other.loc_len]),
+                     np.concatenate([fr.loc_names, remap[other.loc_names]]), (), ())
     values = np.concatenate([v for _, v in parts]).astype(np.int64)
     n = len(values)
     differential = base is not None or bool((values < 0).any())
 
-    # the trie, level by level; node 0 is the root
-    depth = fr.depth
-    n_names = max(len(name_table), 1)
-    cur = np.zeros(n, dtype=np.int64)
-    parents: list[Int64Array] = [np.zeros(1, dtype=np.int64)]
-    node_names: list[Int64Array] = [np.full(1, -1, dtype=np.int64)]
-    levels: list[tuple[int, int]] = []
-    next_id = 1
-    active = np.arange(n, dtype=np.int64)
-    # Without a base every value is >= 0, a node's total is known as soon as it is made, and a
-    # node under the pruning threshold will be folded whatever lies below it: stop descending
-    # there. Measured (benchmarks/flame_bench.py, loaded 2-core machine): the 1M-sample
-    # synthetic profile 4.2 s -> 0.8 s, the real 1M-sample Go heap profile 7.7 s -> 4.7 s.
+    # the trie, level by level; node 0 is the root. Without a base every value is >= 0, a
+    # node's total is known as soon as it is made, and a node under the pruning threshold
+    # will be folded whatever lies below it: samples stop descending there.
     early = None if differential else max(int(np.ceil(int(values.sum()) * min_fraction)), 1)
-    fvalues = values.astype(np.float64)
-    d = 0
-    while True:
-        active = active[depth[active] > d]
-        if not len(active):
-            break
-        keys = cur[active] * n_names + fr.names_at(active, d)
-        uniq, inv = np.unique(keys, return_inverse=True)
-        inv = inv.reshape(-1)
-        parents.append(uniq // n_names)
-        node_names.append(uniq % n_names)
-        levels.append((next_id, next_id + len(uniq)))
-        cur[active] = next_id + inv
-        next_id += len(uniq)
-        if early is not None:
-            totals = np.bincount(inv, weights=fvalues[active], minlength=len(uniq))
-            active = active[totals[inv] >= early]
-        d += 1
-    parent = np.concatenate(parents)
-    name_of = np.concatenate(node_names)
-    n_nodes = next_id
+    cur = np.zeros(n, dtype=np.int64)
+    if len(name_table) >= 1 << 31:  # the C walk keeps name ids in 32 bits
+        raise UsageError("profile has too many distinct function names for a flame graph")
+    c64 = np.ascontiguousarray
+    par_b, name_b, lev_b = _wire.trie(
+        c64(fr.offs, np.int64), c64(fr.locs, np.int64), c64(fr.loc_start, np.int64),
+        c64(fr.loc_len, np.int64), c64(fr.loc_names, np.int64), c64(values, np.int64),
+        float(early or 0), cur)
+    parent = np.frombuffer(par_b, np.int64)
+    name_of = np.frombuffer(name_b, np.int64)
+    lev = np.frombuffer(lev_b, np.int64).reshape(-1, 2)
+    levels = [(int(lo), int(hi)) for lo, hi in lev.tolist()]
+    n_nodes = len(parent)
 
     pos = np.where(values > 0, values, 0)
     neg = np.where(values < 0, -values, 0)
