@@ -154,6 +154,7 @@ def _floor(series: SessionSeries, gc_forced: bool = True) -> tuple[FloatArray, s
 
 
 LIVE_ESTIMATE = "NextGC after the forced GC, on HeapAlloc's scale"
+MIN_HEAP_GOAL = 4 << 20  # the runtime's smallest heap goal at GOGC=100
 
 
 def _live_estimate(series: SessionSeries, floor: FloatArray) -> FloatArray | None:
@@ -168,6 +169,12 @@ def _live_estimate(series: SessionSeries, floor: FloatArray) -> FloatArray | Non
     ng = series.next_gc
     ok = _finite(ng) & _finite(floor) & (ng > 0) & (floor > 0)
     if int(ok.sum()) < MIN_POINTS:
+        return None
+    # A goal that never moves while the floor does says nothing of the live heap; one at the
+    # runtime's minimum (4 MiB at the default GOGC) is clamped, not computed from the heap.
+    if float(np.ptp(ng[ok])) == 0.0 and float(np.ptp(floor[ok])) > 0.0:
+        return None
+    if bool((ng[ok] == MIN_HEAP_GOAL).any()):
         return None
     ratio = floor[ok] / ng[ok]
     med = float(np.median(ratio))
