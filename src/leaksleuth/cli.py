@@ -125,7 +125,7 @@ def _fetch_one(url: str, leaf: str, params: dict[str, str], timeout: str,
     from urllib.parse import urlsplit
 
     from leaksleuth.collect.client import PprofClient, redact_url
-    from leaksleuth.collect.units import parse_duration
+    from leaksleuth.units import parse_duration
 
     path = urlsplit(url).path.rstrip("/") or "/debug/pprof"
     if not path.endswith("/" + leaf):
@@ -223,8 +223,8 @@ def collect_cmd(url: str | None, interval: str, duration: str | None, count: int
     from typing import Any
 
     from leaksleuth.collect.collector import CollectConfig, SessionInfo, resume_config
-    from leaksleuth.collect.units import parse_duration, parse_size
     from leaksleuth.errors import UsageError
+    from leaksleuth.units import parse_duration, parse_size
 
     hdrs: list[tuple[str, str]] = []
     for h in headers:
@@ -323,7 +323,7 @@ def sessions_cmd(directory: str | None, as_json: bool) -> None:
     def stamp(t: float) -> str:
         return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
 
-    from leaksleuth.analyze.units import human_duration
+    from leaksleuth.units import human_duration
 
     for r in rows:
         span = human_duration((r.ended or r.started) - r.started)
@@ -464,8 +464,8 @@ def diagnose_cmd(url: str, duration: str, interval: str, pid: int | None, exe: s
 
     from leaksleuth.app import analyze_session_dir, prepare_inputs
     from leaksleuth.collect.collector import CollectConfig, SessionInfo
-    from leaksleuth.collect.units import parse_duration
     from leaksleuth.errors import StoreError
+    from leaksleuth.units import parse_duration
 
     config = CollectConfig(url=url, base_path=base_path, interval=parse_duration(interval),
                            duration=parse_duration(duration), token_env=token_env,
@@ -523,9 +523,9 @@ def demo_cmd(duration: str, interval: str, json_path: str | None, out: str | Non
         running_demo,
     )
     from leaksleuth.collect.collector import CollectConfig, SessionInfo
-    from leaksleuth.collect.units import parse_duration
     from leaksleuth.errors import StoreError, ToolchainError
     from leaksleuth.toolchain import ensure_go, find_go
+    from leaksleuth.units import parse_duration
 
     try:
         from leaksleuth.demo import DEMO_SOURCE_DIR

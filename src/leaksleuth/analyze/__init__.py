@@ -9,5 +9,5 @@ job of ``leaksleuth.app``, which calls this layer.
 
 Modules: ``trend`` (Theil-Sen + Mann-Kendall, plateau and step detection), ``series`` (one
 pass over the snapshots), ``classify`` (kinds, explanations, fixes), ``allocsite`` (runtime
-frames and calls recovered from the executable), ``engine``, ``units``.
+frames and calls recovered from the executable), ``engine``.
 """

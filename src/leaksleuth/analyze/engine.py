@@ -68,9 +68,9 @@ from leaksleuth.analyze.trend import (
     watch_time,
     window_noise,
 )
-from leaksleuth.analyze.units import human_bytes, human_duration, human_p, human_rate
 from leaksleuth.profile.frames import import_path
 from leaksleuth.profile.snapshot import Snapshot
+from leaksleuth.units import human_bytes, human_duration, human_p, human_rate
 
 FloatArray = NDArray[np.float64]
 

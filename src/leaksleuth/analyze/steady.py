@@ -29,7 +29,7 @@ from leaksleuth.analyze.series import (
     own_frame,
     profile_stacks,
 )
-from leaksleuth.analyze.units import human_bytes, human_duration
+from leaksleuth.units import human_bytes, human_duration
 
 FloatArray = NDArray[np.float64]
 
