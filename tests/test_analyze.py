@@ -12,8 +12,8 @@ import pytest
 from leaksleuth.analyze.classify import classify_site, classify_sizes
 from leaksleuth.analyze.diagnosis import SCHEMA, MapFinding
 from leaksleuth.analyze.engine import diagnose_session
-from leaksleuth.analyze.series import own_frame
 from leaksleuth.analyze.trend import assess_growth, robust_trend
+from leaksleuth.profile.frames import site_function as own_frame
 from leaksleuth.profile.model import (
     Frame,
     Function,

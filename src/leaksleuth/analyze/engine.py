@@ -45,9 +45,6 @@ from leaksleuth.analyze.series import (
     Names,
     SessionSeries,
     SiteSeries,
-    is_stdlib,
-    own_frame,
-    own_frames,
     reduce_session,
 )
 from leaksleuth.analyze.steady import (
@@ -68,7 +65,7 @@ from leaksleuth.analyze.trend import (
     watch_time,
     window_noise,
 )
-from leaksleuth.profile.frames import import_path
+from leaksleuth.profile.frames import import_path, is_stdlib, own_frames, site_function
 from leaksleuth.profile.snapshot import Snapshot
 from leaksleuth.units import human_bytes, human_duration, human_p, human_rate
 
@@ -414,7 +411,7 @@ def _conn_function(stack: Names) -> str:
     for f in stack:
         if f.startswith(CONN_FRAMES):
             return f
-    return own_frame(stack)
+    return site_function(stack)
 
 
 def _site_candidates(

@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 
 from leaksleuth.errors import ProfileError
 from leaksleuth.profile import _wire
+from leaksleuth.profile.frames import pprof_unknown_node
 from leaksleuth.profile.model import (
     Function,
     Int64Array,
@@ -550,8 +551,7 @@ def node_names(p: Profile) -> tuple[tuple[str, ...], Int64Array, Int64Array, Int
             nodes.extend(fn_node[ln.function_id] for ln in lines)
         else:
             m = p.mappings[loc.mapping_id - 1].filename if loc.mapping_id else ""
-            label = f"<unknown {m.rsplit('/', 1)[-1]}>" if m else "<unknown>"
-            nodes.append(names.setdefault(label, len(names)))
+            nodes.append(names.setdefault(pprof_unknown_node(m), len(names)))
         loc_offsets[loc.id + 1] = len(nodes)
     loc_offsets[len(p.locations) + 1] = len(nodes)
     return (tuple(names), np.array(loc_offsets, np.int64), np.array(nodes, np.int64),
