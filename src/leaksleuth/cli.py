@@ -462,7 +462,7 @@ def diagnose_cmd(url: str, duration: str, interval: str, pid: int | None, exe: s
     """
     from pathlib import Path
 
-    from leaksleuth.app import analyze_session_dir, prepare_inputs
+    from leaksleuth.app import diagnose
     from leaksleuth.collect.collector import CollectConfig, SessionInfo
     from leaksleuth.errors import StoreError
     from leaksleuth.units import parse_duration
@@ -476,12 +476,12 @@ def diagnose_cmd(url: str, duration: str, interval: str, pid: int | None, exe: s
     click.echo(f"leaksleuth: session saved in {info.path}", err=True)
     if info.store_error:
         raise StoreError(info.store_error)
-    prepare_inputs(info.path, pid=pid, exe=Path(exe) if exe else None)
-    d = analyze_session_dir(info.path)
-    _emit_diagnosis(d, json_path)
+    result = diagnose(info.path, live=True, pid=pid, exe=Path(exe) if exe else None,
+                      html=bool(html_path))
+    _emit_diagnosis(result.diagnosis, json_path)
     if html_path:
-        _write_session_html(info.path, d, html_path)
-    _exit_if_lost(d)
+        _write_html(result, html_path)
+    _exit_if_lost(result.diagnosis)
 
 
 @cli.command("analyze")
@@ -494,9 +494,9 @@ def analyze_cmd(session_dir: str, json_path: str | None, exe: str | None) -> Non
     """Diagnose a stored session offline (the same analysis as `diagnose`)."""
     from pathlib import Path
 
-    from leaksleuth.app import analyze_session_dir
+    from leaksleuth.app import diagnose
 
-    d = analyze_session_dir(Path(session_dir), exe=Path(exe) if exe else None)
+    d = diagnose(Path(session_dir), exe=Path(exe) if exe else None).diagnosis
     _emit_diagnosis(d, json_path)
     _exit_if_lost(d)
 
@@ -516,12 +516,7 @@ def demo_cmd(duration: str, interval: str, json_path: str | None, out: str | Non
     """Build and run a small leaky Go service, diagnose it live, then stop it."""
     from pathlib import Path
 
-    from leaksleuth.app import (
-        analyze_session_dir,
-        inspect_pid_maps,
-        prepare_inputs,
-        running_demo,
-    )
+    from leaksleuth.app import diagnose, inspect_pid_maps, running_demo
     from leaksleuth.collect.collector import CollectConfig, SessionInfo
     from leaksleuth.errors import StoreError, ToolchainError
     from leaksleuth.toolchain import ensure_go, find_go
@@ -546,14 +541,14 @@ def demo_cmd(duration: str, interval: str, json_path: str | None, out: str | Non
         # the demo owns the process: read its executable, and its maps when gdb is here
         import shutil
 
-        prepare_inputs(info.path, pid=pid, exe=None,
-                       inspector=inspect_pid_maps if shutil.which("gdb") else None)
+        result = diagnose(info.path, live=True, pid=pid,
+                          inspector=inspect_pid_maps if shutil.which("gdb") else None,
+                          html=bool(html_path))
     click.echo(f"leaksleuth: demo stopped; session saved in {info.path}", err=True)
-    d = analyze_session_dir(info.path)
-    _emit_diagnosis(d, json_path)
+    _emit_diagnosis(result.diagnosis, json_path)
     if html_path:
-        _write_session_html(info.path, d, html_path)
-    _exit_if_lost(d)
+        _write_html(result, html_path)
+    _exit_if_lost(result.diagnosis)
 
 
 # --- inspection commands: maps, classify (gdb and the executable) -----------------------------
@@ -652,24 +647,22 @@ def report_cmd(session_dir: str, html_path: str, exe: str | None) -> None:
     """Analyse a stored session and write the HTML report (charts, suspects, flame graph)."""
     from pathlib import Path
 
-    from leaksleuth.app import analyze_session_dir
+    from leaksleuth.app import diagnose
 
     # the same analysis as `analyze` (with the maps a live `diagnose --pid` saved)
-    diagnosis = analyze_session_dir(Path(session_dir), exe=Path(exe) if exe else None)
-    _write_session_html(Path(session_dir), diagnosis, html_path)
+    _write_html(diagnose(Path(session_dir), exe=Path(exe) if exe else None, html=True),
+                html_path)
 
 
-def _write_session_html(session_dir: object, diagnosis: object, html_path: str) -> None:
-    """Write the HTML report of a diagnosed session (shared by report, diagnose and demo)."""
-    from pathlib import Path
-
-    from leaksleuth.analyze.diagnosis import Diagnosis
-    from leaksleuth.app import session_html
+def _write_html(result: object, html_path: str) -> None:
+    """Write the HTML page of an analysis (shared by report, diagnose and demo)."""
+    from leaksleuth.app import Analysis
     from leaksleuth.report.html import write_report
 
-    assert isinstance(session_dir, Path) and isinstance(diagnosis, Diagnosis)
-    out = write_report(html_path, session_html(session_dir, diagnosis))
-    click.echo(f"wrote {out} ({diagnosis.verdict}, {len(diagnosis.suspects)} suspects)")
+    assert isinstance(result, Analysis) and result.html is not None
+    out = write_report(html_path, result.html)
+    d = result.diagnosis
+    click.echo(f"wrote {out} ({d.verdict}, {len(d.suspects)} suspects)")
 
 
 @cli.command("flame")

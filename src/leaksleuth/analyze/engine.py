@@ -11,14 +11,13 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import stats
 
-from leaksleuth.analyze.allocsite import ExeFacts, exe_facts
+from leaksleuth.analyze.allocsite import ExeFacts
 from leaksleuth.analyze.classify import (
     ADVICE,
     CLIENT_FRAMES,
@@ -45,7 +44,6 @@ from leaksleuth.analyze.series import (
     Names,
     SessionSeries,
     SiteSeries,
-    reduce_session,
 )
 from leaksleuth.analyze.steady import (
     RETENTION_KINDS,
@@ -615,45 +613,6 @@ def _apply_maps(
             sure=[f"gdb read the map itself ({ratio:.0f}x more memory than its entries need)"],
         ))
     return out
-
-
-def _snapshots_of(source: SessionLike | Iterable[Snapshot]) -> Iterable[Snapshot]:
-    snaps = getattr(source, "snapshots", None)
-    if callable(snaps):
-        return snaps()  # type: ignore[no-any-return]
-    return source  # type: ignore[return-value]
-
-
-def diagnose_session(
-    session_or_snapshots: SessionLike | Iterable[Snapshot],
-    *,
-    target: str | None = None,
-    settings: Mapping[str, Any] | None = None,
-    go_version: str | None = None,
-    maps: Sequence[MapFinding] | None = None,
-    exe: Path | None = None,
-    facts: ExeFacts | None = None,
-    config: AnalysisConfig | None = None,
-) -> Diagnosis:
-    """Analyse a session (or any snapshot sequence, in time order) into a ``Diagnosis``.
-
-    ``maps`` are gdb's map findings (``--pid``): they name variables and enable the
-    ``retention`` verdict. ``exe`` (the service's executable, e.g. ``/proc/PID/exe``) or
-    ``facts`` already read from it make the map/slice classification surer.
-    """
-    cfg = config or AnalysisConfig()
-    src = session_or_snapshots
-    if target is None:
-        target = str(getattr(src, "target", "") or "")
-    if go_version is None:
-        go_version = getattr(src, "go_version", None) or None
-    if settings is None:
-        settings = getattr(src, "settings", None) or {}
-    series = reduce_session(_snapshots_of(src))
-    if facts is None and exe is not None:
-        facts = exe_facts(series, exe)
-    return diagnose_series(series, target=target, settings=dict(settings), go_version=go_version,
-                           maps=tuple(maps or ()), facts=facts, cfg=cfg)
 
 
 def diagnose_series(
