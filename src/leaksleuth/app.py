@@ -119,20 +119,17 @@ class _ReadOnce:
         return self._value
 
 
-def _read_once(snaps: list[Snapshot], ends: int = 3) -> list[Snapshot]:
-    """The first and last ``ends`` snapshots with loaders that parse once; the others keep
-    theirs (read once by the reduction), so a long session is never all in memory."""
-    keep = set(range(min(ends, len(snaps)))) | set(range(max(0, len(snaps) - ends), len(snaps)))
+def _read_once(snaps: list[Snapshot], *, first: int, last: int = 3) -> list[Snapshot]:
+    """Heap loaders that parse once for the snapshots read again after the reduction: the
+    ``last`` few (held connections, the executable's raw PCs) and, for the flame graph, the
+    ``first`` few. The others keep theirs, so a long session is never all in memory."""
+    n = len(snaps)
+    ends = set(range(min(first, n))) | set(range(max(0, n - last), n))
     out = []
     for i, s in enumerate(snaps):
-        if i in keep:
-            s = replace(
-                s,
-                heap_loader=s.heap_loader and _ReadOnce(s.heap_loader),
-                goroutines_loader=s.goroutines_loader and _ReadOnce(s.goroutines_loader),
-                goroutine_dump_loader=s.goroutine_dump_loader
-                and _ReadOnce(s.goroutine_dump_loader),
-                heap_text_loader=s.heap_text_loader and _ReadOnce(s.heap_text_loader))
+        if i in ends:
+            s = replace(s, heap_loader=s.heap_loader and _ReadOnce(s.heap_loader),
+                        heap_text_loader=s.heap_text_loader and _ReadOnce(s.heap_text_loader))
         out.append(s)
     return out
 
@@ -192,7 +189,8 @@ def diagnose(
         if len(session) == 0:
             raise AnalysisError(f"{session_dir}: the session holds no snapshot")
     snaps_of = getattr(session, "snapshots", None)
-    snaps = _read_once(list(snaps_of() if callable(snaps_of) else session))
+    snaps = _read_once(list(snaps_of() if callable(snaps_of) else session),
+                       first=3 if html else 0)
     series = reduce_session(snaps)
     inputs = AnalysisInputs()
     if live:
