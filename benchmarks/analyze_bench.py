@@ -32,8 +32,8 @@ from pathlib import Path
 t0 = time.perf_counter()
 mode, path = sys.argv[1], Path(sys.argv[2])
 if mode == "analyze":
-    from leaksleuth.app import analyze_session_dir
-    d = analyze_session_dir(path)
+    from leaksleuth.app import diagnose
+    d = diagnose(path).diagnosis
     from leaksleuth.analyze.series import profile_indices
     extra = {"verdict": d.verdict, "suspects": [s.function for s in d.suspects[:3]],
              "snapshots": d.window.snapshots,
@@ -65,7 +65,7 @@ def find_session(snapshots: int) -> Path | None:
 
 
 def collect_session(snapshots: int, interval: float) -> Path:
-    from leaksleuth.app import prepare_inputs, running_demo
+    from leaksleuth.app import diagnose, running_demo
     from leaksleuth.collect.collector import CollectConfig, collect
     from leaksleuth.demo import DEMO_SOURCE_DIR
     from leaksleuth.toolchain import ensure_go
@@ -77,7 +77,7 @@ def collect_session(snapshots: int, interval: float) -> Path:
                                      out_dir=OUT / "sessions", metrics_path="", vars_path=""))
         print(f"collected {info.snapshots} snapshots in {time.monotonic() - t0:.0f} s "
               f"({info.skipped_ticks} ticks skipped, {info.errors} errors) -> {info.path}")
-        prepare_inputs(info.path, pid=pid, exe=None, inspector=None)
+        diagnose(info.path, live=True, pid=pid, inspector=None)  # saves the executable's facts
     return info.path
 
 

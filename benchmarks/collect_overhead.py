@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from leaksleuth.collect.collector import CollectConfig, collect  # noqa: E402
-from leaksleuth.collect.units import parse_duration  # noqa: E402
 from leaksleuth.toolchain import build, ensure_go  # noqa: E402
+from leaksleuth.units import parse_duration  # noqa: E402
 from support.goservice import run_go  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")

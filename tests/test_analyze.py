@@ -11,9 +11,9 @@ import pytest
 
 from leaksleuth.analyze.classify import classify_site, classify_sizes
 from leaksleuth.analyze.diagnosis import SCHEMA, MapFinding
-from leaksleuth.analyze.engine import diagnose_session
-from leaksleuth.analyze.series import own_frame
 from leaksleuth.analyze.trend import assess_growth, robust_trend
+from leaksleuth.app import diagnose
+from leaksleuth.profile.frames import site_function as own_frame
 from leaksleuth.profile.model import (
     Frame,
     Function,
@@ -127,7 +127,7 @@ def test_unbounded_map_leak_is_found_and_named() -> None:
             ("main.steady", "main.main"): [(4096, 500)],
         }
     snaps = series(20, lambda i: BASE + 850_000 * i + NOISE[i], heap)
-    d = diagnose_session(snaps, target="http://x", settings={"interval": 1}, go_version="1.23.9")
+    d = diagnose(snaps, target="http://x", settings={"interval": 1}, go_version="1.23.9").diagnosis
     assert d.verdict == "leak"
     top = d.suspects[0]
     assert top.function == "main.(*Store).Put"
@@ -152,7 +152,7 @@ def test_slice_growth_classified_by_size_ratio() -> None:
 
 def test_plateau_after_warmup_is_no_leak() -> None:
     snaps = series(20, lambda i: BASE + 1_000_000 * min(i, 8) + NOISE[i])
-    d = diagnose_session(snaps, target="t", settings={}, go_version=None)
+    d = diagnose(snaps, target="t", settings={}, go_version=None).diagnosis
     assert d.verdict == "no-leak"
     assert d.heap.plateau
     assert d.suspects == ()
@@ -160,7 +160,7 @@ def test_plateau_after_warmup_is_no_leak() -> None:
 
 def test_leak_after_warmup_is_a_leak() -> None:
     snaps = series(20, lambda i: BASE + 500_000 * max(0, i - 9) + NOISE[i])
-    d = diagnose_session(snaps, target="t", settings={}, go_version=None)
+    d = diagnose(snaps, target="t", settings={}, go_version=None).diagnosis
     assert d.verdict == "leak"
 
 
@@ -182,7 +182,7 @@ def test_slice_steps_are_growth_not_a_plateau() -> None:
 def test_gc_sawtooth_is_not_growth() -> None:
     # HeapAlloc swings by 30 MB between ticks (pacing), the floor-ish value wanders
     snaps = series(24, lambda i: BASE + (15 * MB if i % 3 == 0 else 0) + NOISE[i])
-    d = diagnose_session(snaps, target="t", settings={}, go_version=None)
+    d = diagnose(snaps, target="t", settings={}, go_version=None).diagnosis
     assert d.verdict == "no-leak"
     # the swings are outliers to the slope's bound, but they are the noise the leak test faces
     assert d.sensitivity is not None and d.sensitivity.noise_bytes > 1 * MB
@@ -193,12 +193,12 @@ def test_gc_sawtooth_is_not_growth() -> None:
 def test_outlier_snapshots_do_not_make_a_leak() -> None:
     spikes = {4: 40 * MB, 13: 60 * MB, 19: 80 * MB}
     snaps = series(20, lambda i: BASE + spikes.get(i, 0) + NOISE[i])
-    assert diagnose_session(snaps, target="t", settings={}, go_version=None).verdict == "no-leak"
+    assert diagnose(snaps, target="t", settings={}, go_version=None).diagnosis.verdict == "no-leak"
 
 
 def test_too_few_points_is_inconclusive() -> None:
     snaps = series(3, lambda i: BASE + 5 * MB * i)
-    d = diagnose_session(snaps, target="t", settings={}, go_version=None)
+    d = diagnose(snaps, target="t", settings={}, go_version=None).diagnosis
     assert d.verdict == "inconclusive"
     assert "Inconclusive" in d.summary
 
@@ -208,16 +208,16 @@ def test_no_gc_between_snapshots_is_inconclusive() -> None:
 
     snaps = [replace(s, memstats=replace(s.memstats, num_gc=7)) if s.memstats else s
              for s in series(12, lambda i: BASE + 900_000 * i)]
-    d = diagnose_session(snaps, target="t")
+    d = diagnose(snaps, target="t").diagnosis
     assert d.verdict == "inconclusive" and "0 GC cycle" in d.summary
 
 
 def test_without_forced_gc_the_floor_is_the_profiles_last_gc_state() -> None:
     # HeapAlloc saw-tooths upwards with garbage; the heap profile (as of the last GC) is flat
     snaps = series(16, lambda i: BASE + 3 * MB * (i % 4) + 2 * MB * i)
-    flat = diagnose_session(snaps, target="t", settings={"gc": False})
+    flat = diagnose(snaps, target="t", settings={"gc": False}).diagnosis
     assert flat.verdict == "no-leak"
-    assert diagnose_session(snaps, target="t", settings={"gc": True}).verdict == "leak"
+    assert diagnose(snaps, target="t", settings={"gc": True}).diagnosis.verdict == "leak"
 
 
 def test_goroutine_leak_cross_checked_with_heap() -> None:
@@ -230,7 +230,7 @@ def test_goroutine_leak_cross_checked_with_heap() -> None:
         return {("main.handle.func1",): [(4096, 10 * i)], ("main.other",): [(512, 30)]}
 
     snaps = series(20, lambda i: BASE + 41_000 * i + NOISE[i] / 10, heap, gs)
-    d = diagnose_session(snaps, target="t", settings={}, go_version=None)
+    d = diagnose(snaps, target="t", settings={}, go_version=None).diagnosis
     assert d.verdict == "leak"
     top = d.suspects[0]
     assert top.kind == "goroutine-leak"
@@ -256,7 +256,7 @@ def test_connection_leak_named_after_callers_function() -> None:
                 [(512, 3 * i)],
         }
     snaps = series(20, lambda i: BASE + 30_000 * i, heap, gs)
-    d = diagnose_session(snaps, target="t", settings={}, go_version=None)
+    d = diagnose(snaps, target="t", settings={}, go_version=None).diagnosis
     assert d.verdict == "leak"
     top = d.suspects[0]
     assert top.kind == "connection-leak"
@@ -268,18 +268,18 @@ def test_retention_needs_maps_and_names_the_variable() -> None:
     snaps = series(12, lambda i: BASE + NOISE[i])
     bloated = MapFinding("main.sessions", "map[string][]uint8", "swiss", 10, 1 << 20, 900_000,
                          80 * MB, 40_000)
-    d = diagnose_session(snaps, target="t", settings={}, go_version="1.26.6", maps=[bloated])
+    d = diagnose(snaps, target="t", settings={}, go_version="1.26.6", maps=[bloated]).diagnosis
     assert d.verdict == "retention"
     assert d.suspects[0].kind == "map-retention"
     assert d.suspects[0].variable == "main.sessions"
-    d2 = diagnose_session(snaps, target="t", settings={}, go_version="1.26.6")
+    d2 = diagnose(snaps, target="t", settings={}, go_version="1.26.6").diagnosis
     assert d2.verdict == "no-leak"
 
 
 def test_json_contract_round_trips() -> None:
     snaps = series(10, lambda i: BASE + 900_000 * i)
-    d = diagnose_session(snaps, target="http://127.0.0.1:1", settings={"interval": 1.0},
-                         go_version="1.23.9")
+    d = diagnose(snaps, target="http://127.0.0.1:1", settings={"interval": 1.0},
+                         go_version="1.23.9").diagnosis
     doc = json.loads(json.dumps(d.to_json_dict()))
     assert doc["schema"] == SCHEMA
     for key in ("target", "go_version", "window", "verdict", "summary", "heap", "goroutines",
@@ -304,11 +304,11 @@ def test_text_and_json_render_every_verdict() -> None:
     from leaksleuth.report.json import to_json
     from leaksleuth.report.text import to_text
 
-    leak = diagnose_session(series(12, lambda i: BASE + 900_000 * i, lambda i: {
-        ("main.(*Store).Put", "main.main"): [(1024, 900 * (i + 1))]}), target="http://t")
-    flat = diagnose_session(series(12, lambda i: BASE + NOISE[i]), target="http://t")
-    few = diagnose_session(series(2, lambda i: BASE), target="")
-    empty = diagnose_session([], target="[bold]x[/bold]")
+    leak = diagnose(series(12, lambda i: BASE + 900_000 * i, lambda i: {
+        ("main.(*Store).Put", "main.main"): [(1024, 900 * (i + 1))]}), target="http://t").diagnosis
+    flat = diagnose(series(12, lambda i: BASE + NOISE[i]), target="http://t").diagnosis
+    few = diagnose(series(2, lambda i: BASE), target="").diagnosis
+    empty = diagnose([], target="[bold]x[/bold]").diagnosis
     for d, word in ((leak, "LEAK"), (flat, "NO-LEAK"), (few, "INCONCLUSIVE"),
                     (empty, "INCONCLUSIVE")):
         text = to_text(d, width=80)
@@ -332,7 +332,7 @@ def test_corrupt_artifact_is_a_missing_point_not_a_failure() -> None:
     snaps = series(16, lambda i: BASE + 900_000 * i, lambda i: {
         ("main.(*Store).Put", "main.main"): [(1024, 900 * (i + 1))]})
     snaps[4] = replace(snaps[4], heap_loader=broken)
-    d = diagnose_session(snaps, target="t")
+    d = diagnose(snaps, target="t").diagnosis
     assert d.verdict == "leak" and d.suspects[0].function == "main.(*Store).Put"
     assert d.window.snapshots == 16
 
@@ -344,11 +344,11 @@ def test_gdb_map_names_the_variable_of_a_map_suspect_in_its_package() -> None:
                       3 * MB, 2 * MB)
     theirs = MapFinding("github.com/acme/lib.registry", "map[int]int", "classic", 5, 8, 0,
                         50 * MB, 40 * MB)
-    d = diagnose_session(snaps, target="t", maps=[theirs, ours])
+    d = diagnose(snaps, target="t", maps=[theirs, ours]).diagnosis
     top = d.suspects[0]
     assert top.kind == "unbounded-map" and top.variable == "main.store"
     assert any("gdb: main.store" in e for e in top.evidence)
-    d2 = diagnose_session(snaps, target="t", maps=[theirs])
+    d2 = diagnose(snaps, target="t", maps=[theirs]).diagnosis
     assert d2.suspects[0].variable is None
 
 

@@ -27,10 +27,10 @@ from leaksleuth.collect.collector import (
 )
 from leaksleuth.collect.session import open_session
 from leaksleuth.collect.store import Artifact, Store, Target, TickRecord
-from leaksleuth.collect.units import parse_duration, parse_size
 from leaksleuth.errors import CollectError, ProfileError, UsageError
 from leaksleuth.profile.formats import Format
 from leaksleuth.profile.model import MemStats
+from leaksleuth.units import parse_duration, parse_size
 
 # a minimal valid pprof Profile: sample_type {inuse_space, bytes}, string table
 PPROF = bytes([0x0A, 4, 8, 1, 0x10, 2, 0x32, 0, 0x32, 11]) + b"inuse_space" + bytes(

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from leaksleuth.analyze.diagnosis import SCHEMA
-from leaksleuth.app import analyze_session_dir, prepare_inputs
+from leaksleuth.app import diagnose
 from leaksleuth.errors import InspectError
 from leaksleuth.inspect.findings import MapFinding
 from leaksleuth.report.text import sparkline, to_text
@@ -112,8 +112,7 @@ def test_failing_gdb_loses_nothing(diagnosed: Diagnosed, tmp_path: Path) -> None
     """gdb failing (a fake inspector): the verdict stands and the failure becomes a note."""
     copy = tmp_path / "copy"
     shutil.copytree(session_of(diagnosed.control.stderr), copy)
-    prepare_inputs(copy, pid=2**22 + 1, exe=None, inspector=failing_inspector)
-    noted = analyze_session_dir(copy)
+    noted = diagnose(copy, live=True, pid=2**22 + 1, inspector=failing_inspector).diagnosis
     assert noted.verdict == "no-leak"
     assert any("ptrace: Operation not permitted" in n for n in noted.settings["notes"])
     assert "note: map inspection failed" in to_text(noted)

@@ -5,11 +5,15 @@ from __future__ import annotations
 import pytest
 
 from leaksleuth.profile.frames import (
+    goroutine_function,
+    group_frame,
     import_path,
     is_runtime,
     is_stdlib,
     normalize_function,
     own_frame,
+    site_function,
+    unsymbolized_name,
 )
 
 
@@ -117,9 +121,24 @@ def test_own_frame_innermost_own() -> None:
     assert own_frame(stack) == "github.com/acme/client.(*C).Do"
 
 
-def test_own_frame_falls_back_to_innermost() -> None:
-    assert own_frame(["runtime.gopark", "net/http.(*conn).serve"]) == "runtime.gopark"
-    assert own_frame([]) == ""
+def test_stacks_without_own_code_are_named_by_what_they_are() -> None:
+    stack = ["runtime.gopark", "internal/poll.(*FD).Read", "net/http.(*conn).serve",
+             "runtime.goexit"]
+    assert own_frame(stack) == "" and own_frame([]) == ""
+    assert site_function(stack) == "internal/poll.(*FD).Read"  # innermost below the runtime
+    assert goroutine_function(stack) == "net/http.(*conn).serve"  # the start function
+    assert group_frame(stack) == "internal/poll.(*FD).Read"
+    only_runtime = ["runtime.gopark", "runtime.forcegchelper"]
+    assert site_function(only_runtime) == "runtime.gopark"
+    assert goroutine_function(only_runtime) == "runtime.gopark"
+    assert group_frame(only_runtime) == "runtime.forcegchelper"
+    assert site_function([]) == goroutine_function([]) == "?" and group_frame([]) == ""
+
+
+def test_unsymbolized_frames_are_not_own_code() -> None:
+    pc = unsymbolized_name(0x4A3B2C)
+    assert pc == "0x4a3b2c" and is_stdlib(pc) and own_frame([pc, "main.f"]) == "main.f"
+    assert site_function([pc]) == pc
 
 
 def test_own_frame_module() -> None:

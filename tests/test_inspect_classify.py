@@ -86,7 +86,7 @@ def test_labels_real_profile(profiled: tuple[str, Path, Profile]) -> None:
     assert any(f.startswith(("runtime.hashGrow", "runtime.makeBucketArray",
                              "internal/runtime/maps.")) for f in frames["main.fillBig"])
     # keyed the analysis' way: its own_frame picks the site from the non-runtime frames
-    from leaksleuth.analyze.series import own_frame
+    from leaksleuth.profile.frames import site_function as own_frame
 
     keyed = classify_heap_stacks(exe, heap, site_of=own_frame)
     assert keyed.kind_of_site(own_frame(("main.growSlices", "main.main"))) == "slice growth"

@@ -58,7 +58,7 @@ def test_module_respects_its_layer(path: Path) -> None:
     bad = sorted(used & FORBIDDEN.get(layer, set()))
     assert not bad, f"{rel} ({layer} layer) imports {bad}"
     below_app = (layer in FORBIDDEN and layer != "watch") or layer in (
-        "errors", "fsutil", "textsafe", "forked", "toolchain")
+        "errors", "fsutil", "textsafe", "forked", "toolchain", "units")
     if below_app:
         assert not used & {"cli", "app"}, f"{rel}: a layer below app imports app or cli"
 

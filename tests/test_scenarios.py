@@ -2,7 +2,7 @@
 
 Each scenario runs under Go 1.23.9 and 1.26.6; all of them (plus repeat runs for the stability
 check) run at the same time, each collected for a 20-second window by the real collector and
-analysed by ``diagnose_session`` with its executable (as ``diagnose --pid`` does). The score
+analysed by ``app.diagnose`` with its executable (as ``diagnose --pid`` does). The score
 table goes to artifacts/scenario_scores.md and to stdout.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from leaksleuth.analyze.diagnosis import Diagnosis
-from leaksleuth.analyze.engine import diagnose_session
+from leaksleuth.app import diagnose
 from leaksleuth.collect.collector import CollectConfig, collect
 from leaksleuth.collect.session import open_session
 from leaksleuth.report.json import to_json
@@ -68,7 +68,7 @@ def _run_one(name: str, version: str, run: int, exe: Path, out: Path) -> Outcome
                 svc.url, interval=INTERVAL, count=SNAPSHOTS,
                 out_dir=out / f"{name}-{version}-{run}", metrics_path="", vars_path="",
                 timeout=10.0))
-        d = diagnose_session(open_session(info.path), exe=exe)
+        d = diagnose(open_session(info.path), exe=exe).diagnosis
         return Outcome(name, version, run, d, seconds=time.monotonic() - t0)
     except Exception as exc:  # reported per scenario below, not lost in the pool
         return Outcome(name, version, run, error=f"{type(exc).__name__}: {exc}",

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from leaksleuth.analyze.engine import AnalysisConfig, diagnose_session
+from leaksleuth.analyze.engine import AnalysisConfig
 from leaksleuth.analyze.steady import SteadyConfig
+from leaksleuth.app import diagnose
 from leaksleuth.collect.collector import CollectConfig, collect
 from leaksleuth.collect.session import open_session
 from leaksleuth.profile.model import Frame, Goroutine, GoroutineDump, MemStats
@@ -66,7 +67,7 @@ def _held(held: int = 300) -> list[Group]:
 def test_connections_parked_on_unread_bodies_are_retention_named_after_the_caller() -> None:
     heap: HeapSpec = {CLIENT_STACK: [(1024, 400)], SERVER_HANDLER: [(512, 900)],
                       ("bufio.NewReaderSize", "net/http.(*Transport).dialConn"): [(4096, 300)]}
-    d = diagnose_session(_session(_held(), heap))
+    d = diagnose(_session(_held(), heap)).diagnosis
     assert d.verdict == "retention", d.summary
     top = d.suspects[0]
     assert (top.kind, top.function, top.goroutines) == ("connection-retention", "main.fetch", 600)
@@ -84,15 +85,15 @@ def test_connections_parked_on_unread_bodies_are_retention_named_after_the_calle
 
 def test_idle_or_busy_connections_are_not_a_finding() -> None:
     idle = [(IDLE_READ, "IO wait", 0, 300), (WRITE_LOOP, "select", 0, 300)]
-    assert diagnose_session(_session(idle)).verdict == "no-leak"
+    assert diagnose(_session(idle)).diagnosis.verdict == "no-leak"
     # as many requests in flight as bodies waiting: the client uses its connections
     busy = [*_held(40), (IN_FLIGHT, "select", 0, 40)]
-    assert diagnose_session(_session(busy)).verdict == "no-leak"
-    assert diagnose_session(_session(_held(10))).verdict == "no-leak"  # a few: normal
+    assert diagnose(_session(busy)).diagnosis.verdict == "no-leak"
+    assert diagnose(_session(_held(10))).diagnosis.verdict == "no-leak"  # a few: normal
 
 
 def test_caller_unknown_without_heap_evidence() -> None:
-    d = diagnose_session(_session(_held()))
+    d = diagnose(_session(_held())).diagnosis
     assert d.verdict == "retention"
     assert d.suspects[0].function == "net/http.(*persistConn).readLoop"
     assert any("No own function calling the HTTP client" in e for e in d.suspects[0].evidence)
@@ -100,7 +101,7 @@ def test_caller_unknown_without_heap_evidence() -> None:
 
 def test_groups_blocked_for_many_minutes() -> None:
     stuck = (("main.awaitReply", "main.dispatch"), "chan receive", 42, 120)
-    d = diagnose_session(_session([stuck]))
+    d = diagnose(_session([stuck])).diagnosis
     assert d.verdict == "retention", d.summary
     top = d.suspects[0]
     assert (top.kind, top.function, top.goroutines) == ("blocked-goroutines", "main.awaitReply",
@@ -109,16 +110,16 @@ def test_groups_blocked_for_many_minutes() -> None:
     # not long enough, too few, or waiting on the network (an idle keep-alive connection)
     for g in [(stuck[0], "chan receive", 5, 120), (stuck[0], "chan receive", 42, 20),
               (("main.readFrames",), "IO wait", 90, 500)]:
-        assert diagnose_session(_session([g])).verdict == "no-leak", g
+        assert diagnose(_session([g])).diagnosis.verdict == "no-leak", g
     # a handler waiting under a server connection may be a long poll: found, but less sure
     handler = (("main.waitForEvent", "net/http.HandlerFunc.ServeHTTP", "net/http.(*conn).serve"),
                "select", 42, 120)
-    h = diagnose_session(_session([handler]))
+    h = diagnose(_session([handler])).diagnosis
     assert h.verdict == "retention" and h.suspects[0].confidence < top.confidence
     assert "long poll" in " ".join(h.suspects[0].evidence)
     # thresholds are settings
     cfg = AnalysisConfig(steady=SteadyConfig(min_blocked_minutes=3, min_blocked_goroutines=10))
-    low = diagnose_session(_session([(stuck[0], "chan receive", 5, 20)]), config=cfg)
+    low = diagnose(_session([(stuck[0], "chan receive", 5, 20)]), config=cfg).diagnosis
     assert low.verdict == "retention"
 
 
@@ -134,7 +135,7 @@ def test_growth_suspects_are_not_reported_twice() -> None:
                                                   stack_inuse=len(d.goroutines) * 8192),
                                 goroutine_dump_loader=lambda d=d: d))
         return out
-    d = diagnose_session(snaps())
+    d = diagnose(snaps()).diagnosis
     assert d.verdict == "leak"
     assert [s.kind for s in d.suspects if s.function == "main.awaitReply"] == ["goroutine-leak"]
 
@@ -158,14 +159,14 @@ def test_real_blocked_group_after_a_minute(tmp_path: Path) -> None:
         runs = list(pool.map(lambda v: _blocked_run(v, tmp_path), GO_VERSIONS))
     cfg = AnalysisConfig(steady=SteadyConfig(min_blocked_minutes=1))
     for version, (exe, path) in zip(GO_VERSIONS, runs, strict=True):
-        d = diagnose_session(open_session(path), exe=exe, config=cfg)
+        d = diagnose(open_session(path), exe=exe, config=cfg).diagnosis
         assert d.verdict == "retention", (version, d.summary)
         top = d.suspects[0]
         assert (top.kind, top.function, top.goroutines) == (
             "blocked-goroutines", "main.awaitReply", 60), (version, d.suspects)
         assert "chan receive" in top.evidence[1] and "1 minutes" in top.evidence[1]
         assert not any(s.function == "main.worker" for s in d.suspects)
-        assert diagnose_session(open_session(path), exe=exe).verdict == "no-leak", version
+        assert diagnose(open_session(path), exe=exe).diagnosis.verdict == "no-leak", version
 
 
 def test_map_retention_and_held_connections_share_one_ranking() -> None:
@@ -177,7 +178,7 @@ def test_map_retention_and_held_connections_share_one_ranking() -> None:
                      capacity_slots=262144, deleted_slots=90000, bytes_held=30_000_000,
                      bytes_needed=1200)
     heap: HeapSpec = {CLIENT_STACK: [(1024, 400)]}
-    d = diagnose_session(_session(_held(), heap), maps=(big,))
+    d = diagnose(_session(_held(), heap), maps=(big,)).diagnosis
     assert d.verdict == "retention"
     assert [s.kind for s in d.suspects] == ["map-retention", "connection-retention"]
     assert [s.rank for s in d.suspects] == [1, 2]

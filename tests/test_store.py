@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import tarfile
@@ -21,6 +20,7 @@ from leaksleuth.collect.session import open_session
 from leaksleuth.collect.store import INDEX_NAME, LocalFileSystem, Store, check_integrity
 from leaksleuth.errors import StoreError
 from leaksleuth.profile.formats import load_profile
+from support.fakes import snapshots_indexed
 from support.goservice import GO_VERSIONS, build_or_skip, run_go
 
 SVC = Path(__file__).resolve().parent / "goprogs" / "svc"
@@ -108,17 +108,6 @@ def test_real_write_failure_is_a_clear_error(svc_exe: Path, tmp_path: Path) -> N
     assert_session_sound(info.path, 1)
 
 
-def snapshot_count(root: Path) -> int:
-    idx = list(root.glob(f"*/{INDEX_NAME}"))
-    if not idx:
-        return 0
-    try:
-        with sqlite3.connect(f"file:{idx[0]}?mode=ro", uri=True) as c:
-            return int(c.execute("SELECT count(*) FROM snapshots").fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0
-
-
 caught_mid_write: list[bool] = []
 
 
@@ -129,9 +118,9 @@ def collect_then_kill_9(args: list[str], root: Path, at_least: int, delay: float
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and snapshot_count(root) < at_least:
+        while time.monotonic() < deadline and snapshots_indexed(root) < at_least:
             time.sleep(0.05)
-        assert snapshot_count(root) >= at_least, "collection did not get going"
+        assert snapshots_indexed(root) >= at_least, "collection did not get going"
         if delay < 0:  # catch it mid-write: freeze it until a temp file is half done
             for _ in range(300):
                 proc.send_signal(signal.SIGSTOP)
@@ -170,7 +159,7 @@ def test_kill_9_mid_collection_leaves_a_consistent_session(svc_exe: Path,
         assert [sn.seq for sn in s.snapshots()] == list(range(len(s)))
         # killed again while resuming, twice, at other points of a tick
         for delay in (-1.0, 0.063):
-            before = snapshot_count(root)
+            before = snapshots_indexed(root)
             collect_then_kill_9(["--resume", str(path), "--interval", "50ms", "--count",
                                  "10000", "-q"], root, before + 3, delay)
             assert_session_sound(path, before + 3)
@@ -289,7 +278,7 @@ def test_a_live_writer_shows_running_and_keeps_its_session(svc_exe: Path,
                                  "-q"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and snapshot_count(root) < 2:
+            while time.monotonic() < deadline and snapshots_indexed(root) < 2:
                 time.sleep(0.05)
             [path] = [p.parent for p in root.glob(f"*/{INDEX_NAME}")]
             assert open_session(path).status == "running"

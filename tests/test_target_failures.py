@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import pytest
 
 from leaksleuth.collect.session import TickRow, open_session
 from leaksleuth.collect.store import INDEX_NAME, check_integrity
+from support.fakes import snapshots_indexed
 from support.goservice import GO_VERSIONS, build_or_skip, run_go
 from support.hostile import hung_server, run_cli
 
@@ -28,17 +28,6 @@ def svc_exe() -> Path:
     return build_or_skip(SVC, GO_VERSIONS[-1])
 
 
-def _ticks_indexed(root: Path) -> int:
-    idx = list(root.glob(f"*/{INDEX_NAME}"))
-    if not idx:
-        return 0
-    try:
-        with sqlite3.connect(f"file:{idx[0]}?mode=ro", uri=True) as c:
-            return int(c.execute("SELECT count(*) FROM snapshots").fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0
-
-
 def _start_diagnose(url: str, root: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "leaksleuth", "diagnose", url, "-q",
                              "--out", str(root), "--json", str(root / "d.json"), *args],
@@ -47,7 +36,7 @@ def _start_diagnose(url: str, root: Path, *args: str) -> subprocess.Popen[str]:
 
 def _wait_ticks(root: Path, n: int, proc: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + 90
-    while _ticks_indexed(root) < n:
+    while snapshots_indexed(root) < n:
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "collection did not get going"
         time.sleep(0.05)

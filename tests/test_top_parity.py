@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+import refops
 from leaksleuth.cli import main
-from leaksleuth.profile import ops, pprof, summary
+from leaksleuth.profile import pprof, summary
 from leaksleuth.profile.formats import read_profile
 from leaksleuth.profile.pprof_encode import write_pprof
 from pprofhelp import assert_close, parse_top, parse_value, run_pprof
@@ -156,7 +157,7 @@ def test_written_profile_reads_back_in_pprof(
     """write_pprof output (a plain profile and a diff) gives pprof the same totals and rows."""
     go, d, pprof_out = generated
     heap2 = read_profile(d / "heap2.pb.gz")
-    diff = ops.subtract(heap2, read_profile(d / "heap1.pb.gz"))
+    diff = refops.subtract(heap2, read_profile(d / "heap1.pb.gz"))
     (tmp_path / "heap2.pb.gz").write_bytes(write_pprof(heap2))
     (tmp_path / "diff.pb.gz").write_bytes(write_pprof(diff))
     for si in ("inuse_space", "alloc_objects"):

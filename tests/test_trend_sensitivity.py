@@ -10,7 +10,6 @@ import math
 import numpy as np
 import pytest
 
-from leaksleuth.analyze.engine import diagnose_session
 from leaksleuth.analyze.trend import (
     MIN_POINTS,
     assess_growth,
@@ -19,6 +18,7 @@ from leaksleuth.analyze.trend import (
     watch_time,
     window_noise,
 )
+from leaksleuth.app import diagnose
 from leaksleuth.report.html import render_html
 from leaksleuth.report.text import to_text
 from test_analyze import BASE, MB, HeapSpec, series
@@ -95,7 +95,7 @@ def test_busy_service_store_is_found_through_floor_noise() -> None:
     # the store adds 102 kB per snapshot (68 kB/s) under ±4 MB of in-flight memory
     snaps = series(40, lambda i: BASE + 20 * MB + noise[i] + 200 * 512 * (i + 1),
                    lambda i: _busy(i, churn, True), interval=1.5)
-    d = diagnose_session(snaps, target="http://t", settings={"interval": 1.5})
+    d = diagnose(snaps, target="http://t", settings={"interval": 1.5}).diagnosis
     assert d.verdict == "leak"
     top = d.suspects[0]
     assert top.function == "main.(*Registry).Add" and top.steady is True
@@ -109,7 +109,7 @@ def test_busy_service_without_growth_is_inconclusive_and_says_how_long_to_watch(
     noise = rng.normal(0, 5 * MB, 20)
     snaps = series(20, lambda i: BASE + 20 * MB + noise[i],
                    lambda i: _busy(i, churn, False), interval=2.0)
-    d = diagnose_session(snaps, target="http://t", settings={"interval": 2.0})
+    d = diagnose(snaps, target="http://t", settings={"interval": 2.0}).diagnosis
     assert d.verdict == "inconclusive"
     sens = d.sensitivity
     assert sens is not None and sens.noise_bytes > 2 * MB
@@ -131,8 +131,8 @@ def test_busy_service_without_growth_is_inconclusive_and_says_how_long_to_watch(
 def test_quiet_flat_service_is_no_leak_with_a_stated_bound() -> None:
     rng = np.random.default_rng(13)
     noise = rng.normal(0, 30_000, 20)
-    d = diagnose_session(series(20, lambda i: BASE + noise[i]), target="http://t",
-                         settings={"interval": 1.0})
+    d = diagnose(series(20, lambda i: BASE + noise[i]), target="http://t",
+                         settings={"interval": 1.0}).diagnosis
     assert d.verdict == "no-leak"
     assert d.sensitivity is not None
     ub = d.sensitivity.growth_upper_bytes_per_second

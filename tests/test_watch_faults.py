@@ -3,7 +3,6 @@ is diagnosed again once it is healthy (a real Go service with fault switches).""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import httpx
@@ -12,21 +11,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from leaksleuth.watch.config import parse_config
 from leaksleuth.watch.runner import Watcher
+from support.fakes import StepClock
 from support.goservice import GO_VERSIONS, TESTS_DIR, build_or_skip, run_go
 
 pytestmark = [pytest.mark.slow, pytest.mark.go]
-
-
-class StepClock:
-    def __init__(self) -> None:
-        self.t = 1_800_000_000.0
-
-    def now(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float, stop: threading.Event) -> bool:
-        self.t += seconds
-        return stop.is_set()
 
 
 def test_garbage_target_backs_off_and_recovers(tmp_path: Path) -> None:

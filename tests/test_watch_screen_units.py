@@ -336,8 +336,8 @@ def test_fleet_table_text_rich_and_json() -> None:
     lines = text.splitlines()
     assert lines[0].startswith("3 targets over 4.0 h: 1 leak-suspect, 0 growing")
     assert "leak-suspect" in lines[2] and "exhausted in" in lines[1]
-    assert "+36.9 MB" in lines[2]  # 10 KiB/s x 3600 s, decimal units like the other reports
-    assert "live heap +36.9 MB/h" in lines[2]
+    assert "+10.2 kB" in lines[2]  # 10 KiB/s in the growth/s column, decimal like every report
+    assert "live heap +10.2 kB/s" in lines[2]
     doc = json.loads(fleet_report.to_json(rs, generated_at=0))
     assert doc["schema"] == "leaksleuth.fleet/1" and doc["counts"]["ok"] == 1
     assert doc["targets"][0]["rank"] == 1 and doc["targets"][0]["status"] == "leak-suspect"

@@ -31,6 +31,7 @@ from leaksleuth.watch.receiver import WatchServer, firing_label_sets
 from leaksleuth.watch.runner import Watcher
 from leaksleuth.watch.state import BundleRow, StateStore, TargetRecord
 from leaksleuth.watch.targets import Target
+from support.fakes import StepClock
 
 # --- evidence ---------------------------------------------------------------------------------
 
@@ -214,18 +215,6 @@ class FakeResult:
     reasons: tuple[str, ...] = ()
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 1_800_000_000.0
-
-    def now(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float, stop: threading.Event) -> bool:
-        self.t += seconds
-        return stop.is_set()
-
-
 class RecordingNotifier:
     def __init__(self) -> None:
         self.sent: list[AlertMessage] = []
@@ -288,20 +277,20 @@ def _diagnosis(target: str) -> Diagnosis:
                      GoroutineSeries((0.0, 1.0), (5, 5)), (suspect,))
 
 
-def _watcher(tmp: Path, fleet: Fleet, clock: FakeClock, notifier: RecordingNotifier) -> Watcher:
+def _watcher(tmp: Path, fleet: Fleet, clock: StepClock, notifier: RecordingNotifier) -> Watcher:
     return Watcher(_cfg(tmp), clock=clock, notifier=notifier, screen_fn=fleet.screen,
                    discover_fn=fleet.discover, diagnose_fn=fleet.diagnose, prom_api=object(),
                    serve=False)
 
 
-def _rounds(w: Watcher, clock: FakeClock, n: int) -> None:
+def _rounds(w: Watcher, clock: StepClock, n: int) -> None:
     for _ in range(n):
         w.run_once()
         clock.t += 10
 
 
 def test_runner_alerts_captures_and_resumes(tmp_path: Path) -> None:
-    fleet, clock, notes = Fleet(), FakeClock(), RecordingNotifier()
+    fleet, clock, notes = Fleet(), StepClock(), RecordingNotifier()
     fleet.broken.add("job/h:1")  # its pprof refuses: backoff, and the others go on
     w = _watcher(tmp_path, fleet, clock, notes)
     _rounds(w, clock, 4)
@@ -352,7 +341,7 @@ def test_runner_alerts_captures_and_resumes(tmp_path: Path) -> None:
 
 
 def test_notify_failure_is_retried(tmp_path: Path) -> None:
-    fleet, clock, notes = Fleet(), FakeClock(), RecordingNotifier()
+    fleet, clock, notes = Fleet(), StepClock(), RecordingNotifier()
     notes.fail = True
     w = _watcher(tmp_path, fleet, clock, notes)
     _rounds(w, clock, 4)
@@ -364,7 +353,7 @@ def test_notify_failure_is_retried(tmp_path: Path) -> None:
 
 
 def test_webhook_capture_request_matches_instance(tmp_path: Path) -> None:
-    fleet, clock, notes = Fleet(), FakeClock(), RecordingNotifier()
+    fleet, clock, notes = Fleet(), StepClock(), RecordingNotifier()
     fleet.growth["job/h:1"] = 0.0
     w = _watcher(tmp_path, fleet, clock, notes)
     w.run_once()
@@ -401,7 +390,7 @@ def test_diagnosis_slots_most_urgent_first(tmp_path: Path) -> None:
     schedule; nothing queues behind the running session."""
     import time
 
-    fleet, clock, notes = Fleet(), FakeClock(), RecordingNotifier()
+    fleet, clock, notes = Fleet(), StepClock(), RecordingNotifier()
     doc = {"prometheus": {"url": "http://127.0.0.1:1"},
            "schedule": {"screen_every": "10s", "window": "60s", "step": "5s",
                         "diagnose_every": "1m", "concurrency": 1,
@@ -425,7 +414,7 @@ def test_diagnosis_slots_most_urgent_first(tmp_path: Path) -> None:
 
 
 def test_restored_alert_of_a_vanished_target_is_resolved(tmp_path: Path) -> None:
-    fleet, clock, notes = Fleet(), FakeClock(), RecordingNotifier()
+    fleet, clock, notes = Fleet(), StepClock(), RecordingNotifier()
     st = StateStore(tmp_path / "st.sqlite")
     labels = {"alertname": "GoMemoryLeak", "severity": "warning", "target": "job/h:9"}
     st.save_alerts([("job/h:9", "warning", LevelState("firing", 1.0, 1.0, None, 1.0), labels)])

@@ -1,4 +1,5 @@
-"""The glue behind ``diagnose``, ``analyze``, ``report`` and ``demo``: collect, inspect, analyse.
+"""The glue behind ``diagnose``, ``analyze``, ``report``, ``demo`` and ``watch``: ``diagnose`` is
+the one analysis they all (and the tests) call.
 
 The analysis itself (``analyze``) stays free of I/O; this module does the I/O around it: it
 opens stored sessions, reads the executable, runs gdb and starts the demo service, with gdb
@@ -11,20 +12,27 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from leaksleuth.analyze.allocsite import ExeFacts, exe_facts
 from leaksleuth.analyze.diagnosis import Diagnosis, ServiceLost
-from leaksleuth.analyze.engine import AnalysisConfig, diagnose_series
+from leaksleuth.analyze.engine import AnalysisConfig, SessionLike, diagnose_series
 from leaksleuth.analyze.outage import service_lost, with_outage
-from leaksleuth.analyze.series import reduce_session
-from leaksleuth.errors import AnalysisError, InspectError, StoreError, ToolchainError
+from leaksleuth.analyze.series import SessionSeries, reduce_session
+from leaksleuth.errors import (
+    AnalysisError,
+    InspectError,
+    LeaksleuthError,
+    StoreError,
+    ToolchainError,
+)
 from leaksleuth.fsutil import atomic_write_text
 from leaksleuth.inspect.findings import MapFinding
+from leaksleuth.profile.snapshot import Snapshot
 
 if TYPE_CHECKING:
     from leaksleuth.collect.session import Session
@@ -81,25 +89,141 @@ def load_inputs(session_dir: Path) -> AnalysisInputs:
         raise StoreError(f"{path}: unreadable analysis inputs ({exc})") from None
 
 
-def analyze_session_dir(
-    session_dir: Path, *, exe: Path | None = None, config: AnalysisConfig | None = None
-) -> Diagnosis:
-    """Offline analysis of a stored session (with the inputs saved by a live ``diagnose``)."""
-    from leaksleuth.collect.session import open_session
+@dataclass(frozen=True)
+class Analysis:
+    """What one analysis produced: the diagnosis, and its HTML page when asked for."""
 
-    session = open_session(session_dir)
-    if len(session) == 0:
-        raise AnalysisError(f"{session_dir}: the session holds no snapshot")
-    inputs = load_inputs(Path(session_dir))
-    series = reduce_session(session.snapshots())
-    facts = exe_facts(series, exe) if exe is not None else inputs.facts
-    settings = dict(session.settings)
+    diagnosis: Diagnosis
+    html: str | None = None
+
+
+class _ReadOnce:
+    """A snapshot loader whose result is kept, for the few snapshots read again after the
+    reduction (the flame graph's ends, the executable's raw PCs, held connections)."""
+
+    def __init__(self, load: Callable[[], Any]) -> None:
+        self._load = load
+        self._done = False
+        self._value: Any = None
+        self._error: LeaksleuthError | None = None
+
+    def __call__(self) -> Any:
+        if not self._done:
+            try:
+                self._value = self._load()
+            except LeaksleuthError as exc:
+                self._error = exc
+            self._done = True
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def _read_once(snaps: list[Snapshot], *, first: int, last: int = 3) -> list[Snapshot]:
+    """Heap loaders that parse once for the snapshots read again after the reduction: the
+    ``last`` few (held connections, the executable's raw PCs) and, for the flame graph, the
+    ``first`` few. The others keep theirs, so a long session is never all in memory."""
+    n = len(snaps)
+    ends = set(range(min(first, n))) | set(range(max(0, n - last), n))
+    out = []
+    for i, s in enumerate(snaps):
+        if i in ends:
+            s = replace(s, heap_loader=s.heap_loader and _ReadOnce(s.heap_loader),
+                        heap_text_loader=s.heap_text_loader and _ReadOnce(s.heap_text_loader))
+        out.append(s)
+    return out
+
+
+def _gather_inputs(series: SessionSeries, *, pid: int | None, exe: Path | None,
+                   inspector: MapInspector | None) -> AnalysisInputs:
+    """Read the executable and (with a pid) the maps; a failing gdb becomes a note."""
+    notes: list[str] = []
+    if exe is None and pid is not None:
+        exe = Path(f"/proc/{pid}/exe")
+    facts = None
+    if exe is not None:
+        if exe.exists():
+            facts = exe_facts(series, exe)
+        else:
+            notes.append(f"executable {exe} not readable; classification from profiles only")
+    maps: tuple[MapFinding, ...] = ()
+    if pid is not None and inspector is not None:
+        try:
+            maps = inspector(pid)
+        except (InspectError, ImportError) as exc:
+            notes.append(f"map inspection failed: {exc}")
+    return AnalysisInputs(facts, maps, tuple(notes))
+
+
+def diagnose(
+    source: Path | str | SessionLike | Iterable[Snapshot],
+    *,
+    live: bool = False,
+    pid: int | None = None,
+    exe: Path | None = None,
+    inspector: MapInspector | None = inspect_pid_maps,
+    html: bool = False,
+    target: str | None = None,
+    settings: Mapping[str, Any] | None = None,
+    go_version: str | None = None,
+    maps: Sequence[MapFinding] | None = None,
+    facts: ExeFacts | None = None,
+    config: AnalysisConfig | None = None,
+) -> Analysis:
+    """The one analysis: a stored session directory (or any snapshots, in time order) in, a
+    ``Diagnosis`` (and with ``html`` its page) out, each stored profile parsed at most once.
+
+    ``live`` (``diagnose``, ``demo``, ``watch``): the process is still there, so read its
+    executable (``exe``, or ``/proc/PID/exe``) and, with ``inspector``, its maps now, and save
+    them beside the session (``analysis-inputs.json``). Otherwise (``analyze``, ``report``)
+    use what a live run saved; ``exe`` still reads an executable given now. ``maps`` and
+    ``facts`` override both (tests, replays).
+    """
+    session_dir: Path | None = None
+    session: Any = source
+    if isinstance(source, (str, Path)):
+        from leaksleuth.collect.session import open_session
+
+        session_dir = Path(source)
+        session = open_session(session_dir)
+        if len(session) == 0:
+            raise AnalysisError(f"{session_dir}: the session holds no snapshot")
+    snaps_of = getattr(session, "snapshots", None)
+    snaps = _read_once(list(snaps_of() if callable(snaps_of) else session),
+                       first=3 if html else 0)
+    series = reduce_session(snaps)
+    inputs = AnalysisInputs()
+    if live:
+        inputs = _gather_inputs(series, pid=pid, exe=exe, inspector=inspector)
+        if session_dir is not None:
+            save_inputs(session_dir, inputs)
+    else:
+        if session_dir is not None:
+            inputs = load_inputs(session_dir)
+        if exe is not None:
+            inputs = replace(inputs, facts=exe_facts(series, exe))
+    run_settings = dict(settings if settings is not None
+                        else getattr(session, "settings", None) or {})
     if inputs.notes:
-        settings["notes"] = list(inputs.notes)
-    d = diagnose_series(series, target=session.target, settings=settings,
-                        go_version=session.go_version, maps=inputs.maps, facts=facts,
-                        cfg=config or AnalysisConfig())
-    return with_outage(d, session.ticks, _errors_by_tick(session))
+        run_settings["notes"] = list(inputs.notes)
+    d = diagnose_series(
+        series,
+        target=target if target is not None else str(getattr(session, "target", "") or ""),
+        settings=run_settings,
+        go_version=go_version if go_version is not None
+        else getattr(session, "go_version", None) or None,
+        maps=tuple(maps if maps is not None else inputs.maps),
+        facts=facts if facts is not None else inputs.facts,
+        cfg=config or AnalysisConfig())
+    if session_dir is not None:
+        d = with_outage(d, session.ticks, _errors_by_tick(session))
+    page = None
+    if html:
+        from leaksleuth.report.flame import growth_flame
+        from leaksleuth.report.html import render_html
+
+        page = render_html(d, flame=growth_flame(snaps))
+    return Analysis(d, page)
 
 
 def _errors_by_tick(session: Session) -> dict[int | None, list[str]]:
@@ -115,45 +239,6 @@ def session_loss(session_dir: Path) -> ServiceLost | None:
 
     session = open_session(session_dir)
     return service_lost(session.ticks, _errors_by_tick(session))
-
-
-def session_html(session_dir: Path, diagnosis: Diagnosis) -> str:
-    """The HTML report of a diagnosed session: the diagnosis plus the growth flame graph."""
-    from leaksleuth.collect.session import open_session
-    from leaksleuth.report.flame import growth_flame
-    from leaksleuth.report.html import render_html
-
-    flame = growth_flame(list(open_session(session_dir).snapshots()))
-    return render_html(diagnosis, flame=flame)
-
-
-def prepare_inputs(session_dir: Path, *, pid: int | None, exe: Path | None,
-                   inspector: MapInspector | None = inspect_pid_maps) -> AnalysisInputs:
-    """Read the executable and (with a pid) the maps, then save them with the session.
-
-    A failing gdb does not lose the diagnosis: the failure becomes a note.
-    """
-    from leaksleuth.collect.session import open_session
-
-    notes: list[str] = []
-    if exe is None and pid is not None:
-        exe = Path(f"/proc/{pid}/exe")
-    facts = None
-    if exe is not None:
-        if exe.exists():
-            series = reduce_session(open_session(session_dir).snapshots())
-            facts = exe_facts(series, exe)
-        else:
-            notes.append(f"executable {exe} not readable; classification from profiles only")
-    maps: tuple[MapFinding, ...] = ()
-    if pid is not None and inspector is not None:
-        try:
-            maps = inspector(pid)
-        except (InspectError, ImportError) as exc:
-            notes.append(f"map inspection failed: {exc}")
-    inputs = AnalysisInputs(facts, maps, tuple(notes))
-    save_inputs(session_dir, inputs)
-    return inputs
 
 
 @contextmanager

@@ -125,7 +125,7 @@ def _fetch_one(url: str, leaf: str, params: dict[str, str], timeout: str,
     from urllib.parse import urlsplit
 
     from leaksleuth.collect.client import PprofClient, redact_url
-    from leaksleuth.collect.units import parse_duration
+    from leaksleuth.units import parse_duration
 
     path = urlsplit(url).path.rstrip("/") or "/debug/pprof"
     if not path.endswith("/" + leaf):
@@ -223,8 +223,8 @@ def collect_cmd(url: str | None, interval: str, duration: str | None, count: int
     from typing import Any
 
     from leaksleuth.collect.collector import CollectConfig, SessionInfo, resume_config
-    from leaksleuth.collect.units import parse_duration, parse_size
     from leaksleuth.errors import UsageError
+    from leaksleuth.units import parse_duration, parse_size
 
     hdrs: list[tuple[str, str]] = []
     for h in headers:
@@ -323,7 +323,7 @@ def sessions_cmd(directory: str | None, as_json: bool) -> None:
     def stamp(t: float) -> str:
         return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
 
-    from leaksleuth.analyze.units import human_duration
+    from leaksleuth.units import human_duration
 
     for r in rows:
         span = human_duration((r.ended or r.started) - r.started)
@@ -462,10 +462,10 @@ def diagnose_cmd(url: str, duration: str, interval: str, pid: int | None, exe: s
     """
     from pathlib import Path
 
-    from leaksleuth.app import analyze_session_dir, prepare_inputs
+    from leaksleuth.app import diagnose
     from leaksleuth.collect.collector import CollectConfig, SessionInfo
-    from leaksleuth.collect.units import parse_duration
     from leaksleuth.errors import StoreError
+    from leaksleuth.units import parse_duration
 
     config = CollectConfig(url=url, base_path=base_path, interval=parse_duration(interval),
                            duration=parse_duration(duration), token_env=token_env,
@@ -476,12 +476,12 @@ def diagnose_cmd(url: str, duration: str, interval: str, pid: int | None, exe: s
     click.echo(f"leaksleuth: session saved in {info.path}", err=True)
     if info.store_error:
         raise StoreError(info.store_error)
-    prepare_inputs(info.path, pid=pid, exe=Path(exe) if exe else None)
-    d = analyze_session_dir(info.path)
-    _emit_diagnosis(d, json_path)
+    result = diagnose(info.path, live=True, pid=pid, exe=Path(exe) if exe else None,
+                      html=bool(html_path))
+    _emit_diagnosis(result.diagnosis, json_path)
     if html_path:
-        _write_session_html(info.path, d, html_path)
-    _exit_if_lost(d)
+        _write_html(result, html_path)
+    _exit_if_lost(result.diagnosis)
 
 
 @cli.command("analyze")
@@ -494,9 +494,9 @@ def analyze_cmd(session_dir: str, json_path: str | None, exe: str | None) -> Non
     """Diagnose a stored session offline (the same analysis as `diagnose`)."""
     from pathlib import Path
 
-    from leaksleuth.app import analyze_session_dir
+    from leaksleuth.app import diagnose
 
-    d = analyze_session_dir(Path(session_dir), exe=Path(exe) if exe else None)
+    d = diagnose(Path(session_dir), exe=Path(exe) if exe else None).diagnosis
     _emit_diagnosis(d, json_path)
     _exit_if_lost(d)
 
@@ -516,16 +516,11 @@ def demo_cmd(duration: str, interval: str, json_path: str | None, out: str | Non
     """Build and run a small leaky Go service, diagnose it live, then stop it."""
     from pathlib import Path
 
-    from leaksleuth.app import (
-        analyze_session_dir,
-        inspect_pid_maps,
-        prepare_inputs,
-        running_demo,
-    )
+    from leaksleuth.app import diagnose, inspect_pid_maps, running_demo
     from leaksleuth.collect.collector import CollectConfig, SessionInfo
-    from leaksleuth.collect.units import parse_duration
     from leaksleuth.errors import StoreError, ToolchainError
     from leaksleuth.toolchain import ensure_go, find_go
+    from leaksleuth.units import parse_duration
 
     try:
         from leaksleuth.demo import DEMO_SOURCE_DIR
@@ -546,14 +541,14 @@ def demo_cmd(duration: str, interval: str, json_path: str | None, out: str | Non
         # the demo owns the process: read its executable, and its maps when gdb is here
         import shutil
 
-        prepare_inputs(info.path, pid=pid, exe=None,
-                       inspector=inspect_pid_maps if shutil.which("gdb") else None)
+        result = diagnose(info.path, live=True, pid=pid,
+                          inspector=inspect_pid_maps if shutil.which("gdb") else None,
+                          html=bool(html_path))
     click.echo(f"leaksleuth: demo stopped; session saved in {info.path}", err=True)
-    d = analyze_session_dir(info.path)
-    _emit_diagnosis(d, json_path)
+    _emit_diagnosis(result.diagnosis, json_path)
     if html_path:
-        _write_session_html(info.path, d, html_path)
-    _exit_if_lost(d)
+        _write_html(result, html_path)
+    _exit_if_lost(result.diagnosis)
 
 
 # --- inspection commands: maps, classify (gdb and the executable) -----------------------------
@@ -652,24 +647,22 @@ def report_cmd(session_dir: str, html_path: str, exe: str | None) -> None:
     """Analyse a stored session and write the HTML report (charts, suspects, flame graph)."""
     from pathlib import Path
 
-    from leaksleuth.app import analyze_session_dir
+    from leaksleuth.app import diagnose
 
     # the same analysis as `analyze` (with the maps a live `diagnose --pid` saved)
-    diagnosis = analyze_session_dir(Path(session_dir), exe=Path(exe) if exe else None)
-    _write_session_html(Path(session_dir), diagnosis, html_path)
+    _write_html(diagnose(Path(session_dir), exe=Path(exe) if exe else None, html=True),
+                html_path)
 
 
-def _write_session_html(session_dir: object, diagnosis: object, html_path: str) -> None:
-    """Write the HTML report of a diagnosed session (shared by report, diagnose and demo)."""
-    from pathlib import Path
-
-    from leaksleuth.analyze.diagnosis import Diagnosis
-    from leaksleuth.app import session_html
+def _write_html(result: object, html_path: str) -> None:
+    """Write the HTML page of an analysis (shared by report, diagnose and demo)."""
+    from leaksleuth.app import Analysis
     from leaksleuth.report.html import write_report
 
-    assert isinstance(session_dir, Path) and isinstance(diagnosis, Diagnosis)
-    out = write_report(html_path, session_html(session_dir, diagnosis))
-    click.echo(f"wrote {out} ({diagnosis.verdict}, {len(diagnosis.suspects)} suspects)")
+    assert isinstance(result, Analysis) and result.html is not None
+    out = write_report(html_path, result.html)
+    d = result.diagnosis
+    click.echo(f"wrote {out} ({d.verdict}, {len(d.suspects)} suspects)")
 
 
 @cli.command("flame")

@@ -160,12 +160,12 @@ def start_service(exe: Path, *args: str, env: Mapping[str, str] | None = None,
     return proc, addr
 
 
-def stop_process(proc: subprocess.Popen[str]) -> None:
-    """Terminate ``proc`` if it still runs; kill it if it has not ended 5 seconds later."""
+def stop_process(proc: subprocess.Popen[str], grace: float = 5.0) -> None:
+    """Terminate ``proc`` if it still runs; kill it if it has not ended ``grace`` seconds later."""
     if proc.poll() is None:
         proc.terminate()
         try:
-            proc.wait(5)
+            proc.wait(grace)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)

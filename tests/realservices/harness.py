@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 
 from leaksleuth.analyze.diagnosis import Diagnosis
-from leaksleuth.analyze.engine import diagnose_session
+from leaksleuth.app import diagnose
 from leaksleuth.collect.collector import CollectConfig, collect
 from leaksleuth.collect.session import open_session
 from leaksleuth.profile.snapshot import Snapshot
@@ -390,12 +390,12 @@ def run_workload(w: Workload, window: float, interval: float, out: Path, *,
         run.session = info.path
         settings = {"interval": interval, "gc": True}
         snaps = list(open_session(info.path).snapshots())
-        run.diagnoses[f"{window:.0f}s"] = diagnose_session(snaps, settings=settings,
-                                                           target=svc.url)
+        run.diagnoses[f"{window:.0f}s"] = diagnose(snaps, settings=settings,
+                                                           target=svc.url).diagnosis
         for sub in sub_windows:
             for k, part in enumerate(windows_of(snaps, sub)):
-                run.diagnoses[f"{sub:.0f}s#{k}"] = diagnose_session(
-                    part, settings=settings, target=svc.url)
+                run.diagnoses[f"{sub:.0f}s#{k}"] = diagnose(
+                    part, settings=settings, target=svc.url).diagnosis
     except Exception as exc:  # reported per workload by the caller, not lost in a thread
         run.error = f"{type(exc).__name__}: {exc}"
     return run

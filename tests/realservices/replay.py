@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from leaksleuth.analyze.engine import diagnose_session
+from leaksleuth.app import diagnose
 from leaksleuth.collect.session import open_session
 from realservices.harness import by_name
 
@@ -46,7 +46,7 @@ def main() -> None:
                     if start <= s.time <= start + w + 0.5 and s.time - last >= a.interval - 0.3:
                         picked.append(s)
                         last = s.time
-                d = diagnose_session(picked, settings={"interval": a.interval, "gc": True})
+                d = diagnose(picked, settings={"interval": a.interval, "gc": True}).diagnosis
                 verdicts[d.verdict] += 1
                 sens = d.sensitivity
                 top = d.suspects[0].function if d.suspects else "-"

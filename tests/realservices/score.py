@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from leaksleuth.analyze.diagnosis import Diagnosis
-from leaksleuth.analyze.units import human_bytes, human_rate
+from leaksleuth.units import human_bytes, human_rate
 from realservices.harness import WORKLOADS, missing_binaries, right, run_all
 
 

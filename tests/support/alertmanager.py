@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from leaksleuth.toolchain import stop_process
 from support.promserver import free_port
 
 ALERTMANAGER = "prometheus-alertmanager"
@@ -71,13 +72,7 @@ class Alertmanager:
         httpx.post(f"{self.url}/api/v2/alerts", json=alerts, timeout=10).raise_for_status()
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc, grace=10.0)  # time to flush its state to disk
 
 
 @contextmanager

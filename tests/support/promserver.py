@@ -20,6 +20,8 @@ from pathlib import Path
 
 import httpx
 
+from leaksleuth.toolchain import stop_process
+
 PROMETHEUS = "/usr/bin/prometheus"
 PROMTOOL = "/usr/bin/promtool"
 
@@ -94,13 +96,7 @@ class PromServer:
         raise TimeoutError(f"only {up} of {count} targets up after {timeout}s: {errors}")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc, grace=10.0)  # time to flush its state to disk
 
 
 @contextmanager

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from leaksleuth.analyze.series import SessionSeries, is_stdlib, load_safely, own_frame
+from leaksleuth.analyze.series import SessionSeries, load_safely
 from leaksleuth.errors import LeaksleuthError
 from leaksleuth.inspect.classify import classify_heap_stacks
 from leaksleuth.inspect.pclntab import PcTable
+from leaksleuth.profile.frames import is_stdlib, site_function
 from leaksleuth.profile.model import Profile
 
 
@@ -38,7 +39,7 @@ def pclntab_runtime_frames(
         for sc in classify_heap_stacks(table.exe, prof, table).samples:
             if sc is None:
                 continue
-            site = own_frame(tuple(sc.stack))
+            site = site_function(tuple(sc.stack))
             for f in sc.runtime_frames:
                 weight[site][f] += sc.inuse_bytes + sc.alloc_bytes / 4
     return {

@@ -11,14 +11,13 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import stats
 
-from leaksleuth.analyze.allocsite import ExeFacts, exe_facts
+from leaksleuth.analyze.allocsite import ExeFacts
 from leaksleuth.analyze.classify import (
     ADVICE,
     CLIENT_FRAMES,
@@ -45,10 +44,6 @@ from leaksleuth.analyze.series import (
     Names,
     SessionSeries,
     SiteSeries,
-    is_stdlib,
-    own_frame,
-    own_frames,
-    reduce_session,
 )
 from leaksleuth.analyze.steady import (
     RETENTION_KINDS,
@@ -68,9 +63,9 @@ from leaksleuth.analyze.trend import (
     watch_time,
     window_noise,
 )
-from leaksleuth.analyze.units import human_bytes, human_duration, human_p, human_rate
-from leaksleuth.profile.frames import import_path
+from leaksleuth.profile.frames import import_path, is_stdlib, own_frames, site_function
 from leaksleuth.profile.snapshot import Snapshot
+from leaksleuth.units import human_bytes, human_duration, human_p, human_rate
 
 FloatArray = NDArray[np.float64]
 
@@ -421,7 +416,7 @@ def _conn_function(stack: Names) -> str:
     for f in stack:
         if f.startswith(CONN_FRAMES):
             return f
-    return own_frame(stack)
+    return site_function(stack)
 
 
 def _site_candidates(
@@ -625,45 +620,6 @@ def _apply_maps(
             sure=[f"gdb read the map itself ({ratio:.0f}x more memory than its entries need)"],
         ))
     return out
-
-
-def _snapshots_of(source: SessionLike | Iterable[Snapshot]) -> Iterable[Snapshot]:
-    snaps = getattr(source, "snapshots", None)
-    if callable(snaps):
-        return snaps()  # type: ignore[no-any-return]
-    return source  # type: ignore[return-value]
-
-
-def diagnose_session(
-    session_or_snapshots: SessionLike | Iterable[Snapshot],
-    *,
-    target: str | None = None,
-    settings: Mapping[str, Any] | None = None,
-    go_version: str | None = None,
-    maps: Sequence[MapFinding] | None = None,
-    exe: Path | None = None,
-    facts: ExeFacts | None = None,
-    config: AnalysisConfig | None = None,
-) -> Diagnosis:
-    """Analyse a session (or any snapshot sequence, in time order) into a ``Diagnosis``.
-
-    ``maps`` are gdb's map findings (``--pid``): they name variables and enable the
-    ``retention`` verdict. ``exe`` (the service's executable, e.g. ``/proc/PID/exe``) or
-    ``facts`` already read from it make the map/slice classification surer.
-    """
-    cfg = config or AnalysisConfig()
-    src = session_or_snapshots
-    if target is None:
-        target = str(getattr(src, "target", "") or "")
-    if go_version is None:
-        go_version = getattr(src, "go_version", None) or None
-    if settings is None:
-        settings = getattr(src, "settings", None) or {}
-    series = reduce_session(_snapshots_of(src))
-    if facts is None and exe is not None:
-        facts = exe_facts(series, exe)
-    return diagnose_series(series, target=target, settings=dict(settings), go_version=go_version,
-                           maps=tuple(maps or ()), facts=facts, cfg=cfg)
 
 
 def diagnose_series(

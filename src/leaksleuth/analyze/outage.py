@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from leaksleuth.analyze.diagnosis import Diagnosis, FailedTick, ServiceLost
-from leaksleuth.analyze.units import human_duration
+from leaksleuth.units import human_duration
 
 
 class TickLike(Protocol):

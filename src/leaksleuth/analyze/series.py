@@ -16,49 +16,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from leaksleuth.errors import LeaksleuthError
-from leaksleuth.profile.frames import is_runtime, normalize_function
-from leaksleuth.profile.frames import is_stdlib as _is_stdlib
+from leaksleuth.profile.frames import (
+    goroutine_function,
+    is_runtime,
+    location_functions,
+    normalize_function,
+    site_function,
+)
 from leaksleuth.profile.model import GoroutineDump, MemStats, Profile
 from leaksleuth.profile.snapshot import Snapshot
 
 Names = tuple[str, ...]
 T = TypeVar("T")
-
-
-def is_stdlib(name: str) -> bool:
-    """Go runtime and standard library; an unsymbolized PC (``0x...``) is not ours either."""
-    return name.startswith("0x") or _is_stdlib(name)
-
-
-def own_frame(stack: Names) -> str:
-    """Innermost frame of the service's own code; the innermost non-runtime frame otherwise.
-
-    The contract names the innermost frame when no own frame exists; for goroutines that is
-    always ``runtime.gopark``, which says nothing, so leading runtime frames are skipped.
-    """
-    for name in stack:
-        if not is_stdlib(name):
-            return name
-    for name in stack:
-        if not is_runtime(name):
-            return name
-    return stack[0] if stack else "?"
-
-
-def goroutine_function(stack: Names) -> str:
-    """Own frame of a goroutine; with none, its start function (``net/http.(*conn).serve``),
-    which says more than the innermost frame (always a ``runtime.gopark`` wait)."""
-    for name in stack:
-        if not is_stdlib(name):
-            return name
-    for name in reversed(stack):
-        if not is_runtime(name):
-            return name
-    return stack[0] if stack else "?"
-
-
-def own_frames(stack: Names) -> frozenset[str]:
-    return frozenset(n for n in stack if not is_stdlib(n))
 
 
 @dataclass
@@ -129,8 +98,7 @@ def profile_stacks(profile: Profile) -> list[Names]:
     """Function names of every sample's stack, leaf first (inlined frames expanded)."""
     by_loc: list[Names] = [()]
     for loc in profile.locations:  # dense ids: location k is profile.locations[k - 1]
-        got = tuple(profile.function(ln.function_id).name for ln in loc.lines if ln.function_id)
-        by_loc.append(got or (f"0x{loc.address:x}",))
+        by_loc.append(location_functions(profile, loc))
     offs = profile.stack_offsets.tolist()
     locs = profile.stack_locations.tolist()
     if all(len(x) == 1 for x in by_loc[1:]):  # no inlined frames: one name per location
@@ -320,7 +288,7 @@ def reduce_session(
     sites: dict[str, SiteSeries] = {}
     for i, row in enumerate(heap_rows):
         for names, (b, o, sz) in row.items():
-            fn = own_frame(names)
+            fn = site_function(names)
             site = sites.get(fn)
             if site is None:
                 site = SiteSeries(fn, np.zeros(n), np.zeros(n), {}, [{} for _ in range(n)])

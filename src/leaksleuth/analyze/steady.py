@@ -24,12 +24,11 @@ from leaksleuth.analyze.series import (
     GroupSeries,
     Names,
     SessionSeries,
-    is_stdlib,
     load_safely,
-    own_frame,
     profile_stacks,
 )
-from leaksleuth.analyze.units import human_bytes, human_duration
+from leaksleuth.profile.frames import is_stdlib, site_function
+from leaksleuth.units import human_bytes, human_duration
 
 FloatArray = NDArray[np.float64]
 
@@ -158,7 +157,7 @@ def _client_callers(series: SessionSeries) -> list[_Caller]:
         for stack, v in zip(profile_stacks(prof), col, strict=True):
             if v <= 0 or not _calls_client(stack):
                 continue
-            fn = own_frame(stack)
+            fn = site_function(stack)
             if is_stdlib(fn):
                 continue
             c = callers.setdefault(fn, _Caller(fn, stack))

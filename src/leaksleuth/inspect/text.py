@@ -5,14 +5,7 @@ from __future__ import annotations
 from leaksleuth.inspect.classify import SiteKind
 from leaksleuth.inspect.maps import MapInspection, MapReport
 from leaksleuth.textsafe import printable, printable_tree
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"
+from leaksleuth.units import human_bytes
 
 
 def _shape(m: MapReport) -> str:

@@ -8,7 +8,14 @@ from every source can be compared and grouped.
 
 "Own code" follows Go's own rule for standard-library import paths (cmd/go): the first
 element of the import path has no dot and is not ``main``. A service whose module path has
-no dot (``module myservice``) can pass ``module=`` to claim its packages back.
+no dot (``module myservice``) can pass ``module=`` to claim its packages back. An unsymbolised
+frame is named after its PC (``0x4a3b2c``); that name has no dot either, so it never counts as
+the service's own code.
+
+A stack without own code still needs a name, and what says most depends on what the stack is:
+``site_function`` (an allocation: the innermost frame that is not the runtime),
+``goroutine_function`` (a goroutine: its start function) and ``group_frame`` (the goroutine
+table's column, as the ``goroutines`` command has always shown it).
 """
 
 from __future__ import annotations
@@ -16,14 +23,49 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 
+from leaksleuth.profile.model import Function, Location, Profile
+
 __all__ = [
+    "UNKNOWN_FUNCTION",
+    "function_name",
     "function_of_frame_line",
+    "goroutine_function",
+    "group_frame",
     "import_path",
     "is_runtime",
     "is_stdlib",
+    "location_functions",
     "normalize_function",
     "own_frame",
+    "own_frames",
+    "pprof_unknown_node",
+    "site_function",
+    "unsymbolized_name",
 ]
+
+UNKNOWN_FUNCTION = "(unknown function)"  # a line whose function id names nothing
+
+
+def unsymbolized_name(address: int) -> str:
+    """The name of a frame with no symbol information: its PC, ``0x4a3b2c``."""
+    return f"0x{address:x}"
+
+
+def function_name(fn: Function) -> str:
+    """A function's name; its system name, or its id, when the profile left the name empty."""
+    return fn.name or fn.system_name or f"(function {fn.id})"
+
+
+def location_functions(profile: Profile, loc: Location) -> tuple[str, ...]:
+    """Function names of a location, innermost inlined frame first; its PC when unsymbolised."""
+    got = tuple(profile.function(ln.function_id).name for ln in loc.lines if ln.function_id)
+    return got or (unsymbolized_name(loc.address),)
+
+
+def pprof_unknown_node(mapping_file: str) -> str:
+    """pprof's node for a location without symbols: ``<unknown libc.so.6>`` (``top`` parity)."""
+    base = mapping_file.rsplit("/", 1)[-1]
+    return f"<unknown {base}>" if mapping_file else "<unknown>"
 
 
 def _strip_args(line: str) -> str:
@@ -128,12 +170,51 @@ def is_runtime(function_name: str) -> bool:
 
 
 def own_frame(functions: Sequence[str], module: str | None = None) -> str:
-    """Innermost function of the service's own code in a leaf-first stack.
-
-    Falls back to the innermost frame when the whole stack is standard library, and to ""
-    for an empty stack. Names are returned normalised.
-    """
+    """Innermost function of the service's own code in a leaf-first stack, normalised; ""
+    when the stack has none."""
     for fn in functions:
         if not is_stdlib(fn, module):
             return normalize_function(fn)
-    return normalize_function(functions[0]) if functions else ""
+    return ""
+
+
+def own_frames(functions: Sequence[str], module: str | None = None) -> frozenset[str]:
+    """Every function of the service's own code on a stack."""
+    return frozenset(fn for fn in functions if not is_stdlib(fn, module))
+
+
+def site_function(stack: Sequence[str], module: str | None = None) -> str:
+    """The name of an allocation site: its own frame; else the innermost frame that is not the
+    runtime (``runtime.mallocgc`` says nothing); else the innermost; ``?`` for no stack."""
+    own = own_frame(stack, module)
+    if own:
+        return own
+    for name in stack:
+        if not is_runtime(name):
+            return name
+    return stack[0] if stack else "?"
+
+
+def goroutine_function(stack: Sequence[str], module: str | None = None) -> str:
+    """The name of a goroutine: its own frame; else its start function
+    (``net/http.(*conn).serve``), which says more than the innermost frame (always a
+    ``runtime.gopark`` wait); ``?`` for no stack."""
+    own = own_frame(stack, module)
+    if own:
+        return own
+    for name in reversed(stack):
+        if not is_runtime(name):
+            return name
+    return stack[0] if stack else "?"
+
+
+def group_frame(stack: Sequence[str], module: str | None = None) -> str:
+    """The ``own frame`` column of the goroutine table: the own frame; else the innermost frame
+    below the runtime's leaf frames (the outermost when all are runtime); "" for no stack."""
+    own = own_frame(stack, module)
+    if own or not stack:
+        return own
+    k = 0
+    while k < len(stack) - 1 and is_runtime(stack[k]):
+        k += 1
+    return normalize_function(stack[k])

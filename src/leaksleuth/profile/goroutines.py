@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from leaksleuth.profile.frames import is_runtime, own_frame
+from leaksleuth.profile.frames import group_frame, unsymbolized_name
 from leaksleuth.profile.model import Frame, GoroutineDump, Profile
 
 __all__ = [
@@ -45,13 +45,6 @@ class GoroutineGroup:
         return ", ".join(f"{s} ×{n}" for s, n in self.states)
 
 
-def _without_runtime_leaf(functions: tuple[str, ...]) -> tuple[str, ...]:
-    k = 0
-    while k < len(functions) - 1 and is_runtime(functions[k]):
-        k += 1
-    return functions[k:]
-
-
 def _sort(groups: list[GoroutineGroup]) -> list[GoroutineGroup]:
     return sorted(groups, key=lambda g: (-g.count, g.own_frame, g.functions))
 
@@ -77,7 +70,7 @@ def group_dump(dump: GoroutineDump, module: str | None = None) -> list[Goroutine
                 states=tuple(sorted(states.items(), key=lambda kv: (-kv[1], kv[0]))),
                 max_wait_minutes=max(gs[i].wait_minutes for i in members),
                 locked_to_thread=sum(1 for i in members if gs[i].locked_to_thread),
-                own_frame=own_frame(_without_runtime_leaf(functions), module),
+                own_frame=group_frame(functions, module),
                 created_by=creator,
                 frames=frames,
                 ids=tuple(sorted(gs[i].id for i in members)),
@@ -101,7 +94,7 @@ def group_profile(profile: Profile, module: str | None = None,
         for lid in profile.stack(i):
             loc = profile.location(int(lid))
             if not loc.lines:  # debug=1 runtime PCs: shown only when nothing else is known
-                unsymbolized.append(f"0x{loc.address:x}")
+                unsymbolized.append(unsymbolized_name(loc.address))
             for ln in loc.lines:
                 names.append(profile.function(ln.function_id).name)
         key = tuple(n for n in names if n != "runtime.goexit") or tuple(unsymbolized)
@@ -110,7 +103,7 @@ def group_profile(profile: Profile, module: str | None = None,
         GoroutineGroup(
             count=n,
             functions=fns,
-            own_frame=own_frame(_without_runtime_leaf(fns), module),
+            own_frame=group_frame(fns, module),
         )
         for fns, n in counts.items()
         if n

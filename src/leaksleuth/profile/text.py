@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from leaksleuth.errors import ProfileError
-from leaksleuth.profile.frames import is_runtime, normalize_function
+from leaksleuth.profile.frames import is_runtime, normalize_function, unsymbolized_name
 from leaksleuth.profile.model import (
     Frame,
     Function,
@@ -243,7 +243,7 @@ class _FrameLines:
         ln = self.cache.get(tail)
         if ln is None:
             fn, filename, lno = _parse_frame_tail(tail, lineno, self.source)
-            ln = Line(self.tb.function(fn or f"0x{pc:x}", filename), lno)
+            ln = Line(self.tb.function(fn or unsymbolized_name(pc), filename), lno)
             if fn:
                 self.cache[tail] = ln
         return pc, ln

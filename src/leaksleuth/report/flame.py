@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 
 from leaksleuth.errors import ProfileError, UsageError
 from leaksleuth.profile import _wire
+from leaksleuth.profile.frames import UNKNOWN_FUNCTION, function_name, unsymbolized_name
 from leaksleuth.profile.model import Int64Array, Profile
 from leaksleuth.profile.snapshot import Snapshot
 
@@ -111,9 +112,9 @@ def _frames(profile: Profile) -> _Frames:
             files.append(filename)
         return k
 
-    fn_name = [intern("(unknown function)", "")]
+    fn_name = [intern(UNKNOWN_FUNCTION, "")]
     for fn in profile.functions:
-        fn_name.append(intern(fn.name or fn.system_name or f"(function {fn.id})", fn.filename))
+        fn_name.append(intern(function_name(fn), fn.filename))
     # per location: its name ids, innermost inlined frame first (as in profile.proto)
     loc_len = np.zeros(len(profile.locations) + 1, dtype=np.int64)
     loc_start = np.zeros(len(profile.locations) + 1, dtype=np.int64)
@@ -125,7 +126,7 @@ def _frames(profile: Profile) -> _Frames:
                 fid = ln.function_id
                 loc_names.append(fn_name[fid] if 0 < fid < len(fn_name) else 0)
         else:
-            loc_names.append(intern(f"0x{loc.address:x}", ""))
+            loc_names.append(intern(unsymbolized_name(loc.address), ""))
         loc_len[k] = len(loc_names) - loc_start[k]
     locs = profile.stack_locations
     if len(locs) and (locs.min() < 1 or locs.max() > len(profile.locations)):

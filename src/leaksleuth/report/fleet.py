@@ -26,8 +26,8 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from leaksleuth.analyze.units import human_bytes, human_duration
 from leaksleuth.report.json import finite
+from leaksleuth.units import human_bytes, human_duration
 from leaksleuth.watch.screen import STATUS_RANK, ScreenResult
 
 if TYPE_CHECKING:
@@ -36,12 +36,12 @@ if TYPE_CHECKING:
 SCHEMA = "leaksleuth.fleet/1"
 _STYLE = {"leak-suspect": "bold red", "growing": "yellow", "ok": "green",
           "insufficient-data": "dim"}
-_COLUMNS = ("#", "target", "status", "conf", "live heap", "growth/h", "goroutines",
+_COLUMNS = ("#", "target", "status", "conf", "live heap", "growth/s", "goroutines",
             "RSS", "exhausted in", "why")
 
 
 def _growth(r: ScreenResult) -> str:
-    g = r.live_heap_growth_bytes_per_second * 3600
+    g = r.live_heap_growth_bytes_per_second
     if r.status == "insufficient-data":
         return "-"
     return ("+" if g >= 0 else "") + human_bytes(g)

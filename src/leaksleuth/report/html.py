@@ -27,6 +27,7 @@ from leaksleuth.errors import OutputError
 from leaksleuth.fsutil import atomic_write_text
 from leaksleuth.report.flame import FlameGraph
 from leaksleuth.report.json import finite
+from leaksleuth.units import human_bytes, human_duration, human_rate
 
 _JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
                  "\u2028": "\\u2028", "\u2029": "\\u2029"}
@@ -77,19 +78,13 @@ def _assets() -> _Assets:
 def _bytes(v: Any) -> str:
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "–"
-    x = float(v)
-    units = ("B", "KiB", "MiB", "GiB", "TiB")
-    i = 0
-    while abs(x) >= 1024 and i < len(units) - 1:
-        x /= 1024
-        i += 1
-    return f"{int(x)} B" if i == 0 else f"{x:.{2 if abs(x) < 10 else 1}f} {units[i]}"
+    return human_bytes(float(v))
 
 
 def _rate(v: Any) -> str:
     if v is None or not math.isfinite(float(v)):
         return "–"
-    return f"{_bytes(float(v) * 3600)}/h"
+    return human_rate(float(v))
 
 
 def _value(v: Any, unit: str) -> str:
@@ -108,12 +103,7 @@ def _utc(ts: Any) -> str:
 
 
 def _duration(seconds: Any) -> str:
-    s = max(float(seconds), 0.0)
-    if s < 120:
-        return f"{s:.0f} s"
-    if s < 7200:
-        return f"{s / 60:.1f} min"
-    return f"{s / 3600:.1f} h"
+    return human_duration(max(float(seconds), 0.0))
 
 
 @lru_cache(maxsize=1)

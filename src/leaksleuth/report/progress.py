@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from leaksleuth.analyze.units import human_bytes
 from leaksleuth.textsafe import printable
+from leaksleuth.units import human_bytes
 
 
 class Tick(Protocol):

@@ -19,8 +19,8 @@ from rich.table import Table
 from rich.text import Text
 
 from leaksleuth.analyze.diagnosis import Diagnosis, Suspect
-from leaksleuth.analyze.units import human_bytes, human_duration, human_p, human_rate
 from leaksleuth.textsafe import printable_tree
+from leaksleuth.units import human_bytes, human_duration, human_p, human_rate
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 VERDICT_STYLE = {

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from leaksleuth.collect.units import parse_duration, parse_size
 from leaksleuth.errors import UsageError
+from leaksleuth.units import parse_duration, parse_size
 
 LEVELS = ("warning", "critical")
 

@@ -199,12 +199,7 @@ def diagnose_into(staging: Path, *, target: str, pprof_url: str, schedule: Sched
                   collect_fn: Collector | None = None) -> DiagnosisOutcome:
     """Collect a session into ``staging``, analyse it, and write ``diagnosis.json`` and
     ``report.html`` beside it; failures come back in the outcome, never as an exception."""
-    from leaksleuth.app import (
-        analyze_session_dir,
-        inspect_pid_maps,
-        prepare_inputs,
-        session_html,
-    )
+    from leaksleuth.app import diagnose, inspect_pid_maps
     from leaksleuth.collect.collector import CollectConfig, collect
     from leaksleuth.errors import LeaksleuthError
     from leaksleuth.report.json import to_json
@@ -224,11 +219,12 @@ def diagnose_into(staging: Path, *, target: str, pprof_url: str, schedule: Sched
         if info.store_error:
             raise StoreError(info.store_error)
         local = pid is not None and Path(f"/proc/{pid}").exists()
-        prepare_inputs(session_dir, pid=pid if local else None, exe=None,
-                       inspector=inspect_pid_maps if (local and schedule.gdb) else None)
-        d = analyze_session_dir(session_dir)
+        result = diagnose(session_dir, live=True, pid=pid if local else None,
+                          inspector=inspect_pid_maps if (local and schedule.gdb) else None,
+                          html=True)
+        d = result.diagnosis
         (staging / "diagnosis.json").write_text(to_json(d))
-        (staging / "report.html").write_text(session_html(session_dir, d), encoding="utf-8")
+        (staging / "report.html").write_text(result.html or "", encoding="utf-8")
         return DiagnosisOutcome(target, started, staging, session_dir, d)
     except LeaksleuthError as exc:
         kind = type(exc).__name__.removesuffix("Error").lower() or "error"

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from leaksleuth.errors import LeaksleuthError
+from leaksleuth.units import human_duration, human_rate
 from leaksleuth.watch.alerts import LevelState, Signal, evaluate, highest, level_number
 from leaksleuth.watch.config import LEVELS, WatchConfig
 from leaksleuth.watch.evidence import Bundle, DiagnosisOutcome, EvidenceStore, diagnose_into
@@ -122,24 +123,6 @@ def _finite(v: Any) -> float | None:
 def _name(result: Any) -> str:
     t = getattr(result, "target", None)
     return str(getattr(t, "name", t))
-
-
-def _human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{n:.0f} B"
-        n /= 1000
-    return f"{n:.1f} TB"
-
-
-def _human_duration(s: float) -> str:
-    if s < 120:
-        return f"{s:.0f}s"
-    if s < 7200:
-        return f"{s / 60:.0f}m"
-    if s < 172800:
-        return f"{s / 3600:.1f}h"
-    return f"{s / 86400:.1f}d"
 
 
 class Watcher:
@@ -555,7 +538,7 @@ class Watcher:
             rec.last_error = out.error
             self.metrics.diagnoses.labels("failed").inc()
             self._error(out.error_kind or "diagnosis", f"{job.target}: {out.error} "
-                        f"(retry in {_human_duration(delay)})", report)
+                        f"(retry in {human_duration(delay)})", report)
             self.metrics.set_up(job.target, False)
         else:
             d = out.diagnosis
@@ -652,11 +635,11 @@ class Watcher:
         s = rec.screen
         parts = []
         if s.get("growth_bytes_per_second") is not None:
-            parts.append(f"live heap {_human_bytes(s['growth_bytes_per_second'])}/s")
+            parts.append(f"live heap {human_rate(s['growth_bytes_per_second'])}")
         if s.get("goroutine_growth_per_second"):
             parts.append(f"goroutines {s['goroutine_growth_per_second']:+.2f}/s")
         if s.get("time_to_exhaustion_seconds") is not None:
-            parts.append(f"limit reached in ~{_human_duration(s['time_to_exhaustion_seconds'])}")
+            parts.append(f"limit reached in ~{human_duration(s['time_to_exhaustion_seconds'])}")
         if s.get("confidence") is not None:
             parts.append(f"confidence {s['confidence']:.2f}")
         summary = f"{name} is leaking memory ({level}): " + ", ".join(parts or ["see evidence"])

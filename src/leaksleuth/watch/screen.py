@@ -40,8 +40,8 @@ from leaksleuth.analyze.trend import (
     Trend,
     assess_growth,
 )
-from leaksleuth.analyze.units import human_bytes
 from leaksleuth.errors import UsageError
+from leaksleuth.units import human_bytes, human_duration, human_rate
 from leaksleuth.watch.prom import FloatArray, PromAPI, RangeSeries
 from leaksleuth.watch.targets import (
     Matcher,
@@ -378,10 +378,6 @@ def _rising(t: FloatArray, y: FloatArray, alpha: float) -> bool:
     return g.tail.significant(alpha) or (g.full.significant(alpha) and g.last.slope > 0)
 
 
-def _mib(x: float) -> str:
-    return human_bytes(x)
-
-
 SIGNAL_NEXT_GC = "next_gc/(1+GOGC/100)"
 SIGNAL_ENVELOPE = "heap_alloc lower envelope"
 
@@ -472,8 +468,8 @@ def screen_one(t: Target, s: FleetSeries, *, window: float, step: float,
         n = heap.tail.n
         p_ac = autocorrelated_p(th[-n:], yh[-n:], heap.tail.slope)
         if p_ac >= cfg.alpha:
-            reasons.append(f"live heap rose {_mib(heap.tail.rise)} but within wandering noise "
-                           f"(p {p_ac:.2f} allowing for autocorrelation)")
+            reasons.append(f"live heap rose {human_bytes(heap.tail.rise)} but within wandering "
+                           f"noise (p {p_ac:.2f} allowing for autocorrelation)")
             heap = replace(heap, growing=False)
             demoted = True
             rate = heap.full.slope
@@ -483,15 +479,15 @@ def screen_one(t: Target, s: FleetSeries, *, window: float, step: float,
         label = {"heap": "heap_alloc floor", "inuse": "heap_inuse floor", "next_gc": "next_gc"}
         checks = [label[n] for n in others if _rising(*_finite(s.sig.get(n)), alpha=cfg.alpha)]
         reasons.append(
-            f"live heap +{_mib(rate * 3600)}/h over the last {trend.span / 60:.0f} min "
+            f"live heap +{human_rate(rate)} over the last {trend.span / 60:.0f} min "
             f"(tau {trend.tau:.2f}, p {trend.p_value:.1e}, {signal})"
             + (f", confirmed by {' and '.join(checks)}" if checks
                else f", {' and '.join(label[n] for n in others)} do not confirm"))
         status = "leak-suspect" if checks else "growing"
     elif heap.plateau:
-        reasons.append(f"live heap grew {_mib(heap.full.rise)} then stopped (plateau)")
+        reasons.append(f"live heap grew {human_bytes(heap.full.rise)} then stopped (plateau)")
     elif not demoted:
-        reasons.append(f"live heap steady at ~{_mib(med)}")
+        reasons.append(f"live heap steady at ~{human_bytes(med)}")
     if restarted is not None and len(tg) >= MIN_POINTS:
         gor = growth(tg, yg, alpha=cfg.alpha, min_rise=max(
             cfg.min_goroutine_rise, cfg.min_goroutine_rise_fraction * float(np.median(yg))))
@@ -509,7 +505,7 @@ def screen_one(t: Target, s: FleetSeries, *, window: float, step: float,
     if status in ("leak-suspect", "growing") and rate > 0 and limit is not None:
         tte = _time_to_exhaustion(limit, limit_source, rate, gogc, float(yh[-1]),
                                   rss_last, next_gc_last)
-        reasons.append(f"{limit_source} {_mib(limit)}: exhausted in ~{tte / 3600:.1f} h")
+        reasons.append(f"{limit_source} {human_bytes(limit)}: exhausted in ~{human_duration(tte)}")
 
     factor = {"leak-suspect": 1.0, "growing": 0.6, "ok": 0.25, "insufficient-data": 0.1}[status]
     tau = max(0.0, trend.tau)

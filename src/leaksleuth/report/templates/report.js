@@ -11,9 +11,10 @@
 
   function fmtBytes(v) {
     if (v === null || v === undefined || !isFinite(v)) return "–";
-    var neg = v < 0, a = Math.abs(v), u = ["B", "KiB", "MiB", "GiB", "TiB"], i = 0;
-    while (a >= 1024 && i < u.length - 1) { a /= 1024; i++; }
-    return (neg ? "-" : "") + (i ? a.toFixed(a < 10 ? 2 : 1) : String(a)) + " " + u[i];
+    // the spelling of leaksleuth.units.human_bytes: decimal SI, one decimal
+    var neg = v < 0, a = Math.abs(v), u = ["B", "kB", "MB", "GB", "TB"], i = 0;
+    while (a >= 1000 && i < u.length - 1) { a /= 1000; i++; }
+    return (neg ? "-" : "") + (i ? a.toFixed(1) : a.toFixed(0)) + " " + u[i];
   }
   function fmtValue(v, unit) {
     if (unit === "bytes") return fmtBytes(v);
