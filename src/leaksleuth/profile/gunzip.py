@@ -29,6 +29,11 @@ MAX_RATIO = 100
 # Any gzip may inflate to this much, whatever its ratio (small, very regular bodies).
 SLACK = 64 << 20
 _CHUNK = 1 << 20
+# Piece (compressed input read, and most output per call) of the inflater that writes into a
+# map: zlib runs without the GIL for a whole piece, so a thread inflating ahead while the main
+# thread runs Python waits for the GIL once per piece (a switch interval each time), not once
+# per MiB. The caps are still checked after every piece.
+_MAP_CHUNK = 16 << 20
 
 
 def inflate_limit(compressed: int) -> int:
@@ -41,7 +46,7 @@ def _mib(n: int) -> str:
 
 
 def _inflate(read: Callable[[int], bytes], sink: Callable[[bytes], None], source: str,
-             room: int | None = None) -> tuple[int, bytes]:
+             room: int | None = None, chunk: int = _CHUNK) -> tuple[int, bytes]:
     """Inflate one gzip member from ``read`` into ``sink``; (bytes out, data after the member).
 
     ``room``: stop (with a ``ProfileError``) once the output would pass it (the map's size).
@@ -53,11 +58,11 @@ def _inflate(read: Callable[[int], bytes], sink: Callable[[bytes], None], source
         while not d.eof:
             data = d.unconsumed_tail
             if not data:
-                data = read(_CHUNK)
+                data = read(chunk)
                 if not data:
                     raise ProfileError("truncated gzip data", source)
                 fed += len(data)
-            want = _CHUNK if room is None else min(room - pos + 1, _CHUNK)
+            want = chunk if room is None else min(room - pos + 1, chunk)
             out = d.decompress(data, want)
             pos += len(out)
             consumed = fed - len(d.unconsumed_tail)
@@ -119,7 +124,7 @@ def _gunzip(path: str) -> mmap.mmap | None:
                 mm[pos:pos + len(out)] = out
                 pos += len(out)
 
-            n, rest = _inflate(f.read, sink, path, room=size)
+            n, rest = _inflate(f.read, sink, path, room=size, chunk=_MAP_CHUNK)
             if n != size or rest or f.read(1):
                 return None  # several members or trailing bytes: the usual path decides
             return mm
