@@ -17,8 +17,15 @@ import mmap
 import threading
 import zlib
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from leaksleuth.errors import ProfileError
+
+_fast_zlib: Any
+try:  # ISA-L's inflater (python-isal): zlib's interface, same checks (CRC, size), faster
+    from isal import isal_zlib as _fast_zlib
+except ImportError:  # pragma: no cover - a declared dependency; zlib does the same, slower
+    _fast_zlib = None
 
 GZIP_MAGIC = b"\x1f\x8b"
 # Larger than any real profile (a million deep heap samples inflate to a few hundred MB).
@@ -46,13 +53,19 @@ def _mib(n: int) -> str:
 
 
 def _inflate(read: Callable[[int], bytes], sink: Callable[[bytes], None], source: str,
-             room: int | None = None, chunk: int = _CHUNK) -> tuple[int, bytes]:
+             room: int | None = None, chunk: int = _CHUNK, fast: bool = False
+             ) -> tuple[int, bytes]:
     """Inflate one gzip member from ``read`` into ``sink``; (bytes out, data after the member).
 
     ``room``: stop (with a ``ProfileError``) once the output would pass it (the map's size).
+    ``fast``: with ISA-L when installed (its error texts differ from zlib's: only for callers
+    that fall back to the zlib path on any error, which then names the problem).
     Raises ``ProfileError`` for a bomb, truncated or corrupt data.
     """
-    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    lib: Any = _fast_zlib if fast and _fast_zlib is not None else zlib
+    errors: tuple[type[Exception], ...] = (zlib.error,) if lib is zlib else (zlib.error,
+                                                                              lib.error)
+    d = lib.decompressobj(16 + zlib.MAX_WBITS)
     fed = pos = 0
     try:
         while not d.eof:
@@ -77,7 +90,7 @@ def _inflate(read: Callable[[int], bytes], sink: Callable[[bytes], None], source
             if room is not None and pos > room:
                 raise ProfileError("gzip data longer than its trailer says", source)
             sink(out)
-    except zlib.error as exc:
+    except errors as exc:
         raise ProfileError(f"corrupt gzip data ({exc})", source) from None
     return pos, d.unused_data
 
@@ -124,7 +137,7 @@ def _gunzip(path: str) -> mmap.mmap | None:
                 mm[pos:pos + len(out)] = out
                 pos += len(out)
 
-            n, rest = _inflate(f.read, sink, path, room=size, chunk=_MAP_CHUNK)
+            n, rest = _inflate(f.read, sink, path, room=size, chunk=_MAP_CHUNK, fast=True)
             if n != size or rest or f.read(1):
                 return None  # several members or trailing bytes: the usual path decides
             return mm
