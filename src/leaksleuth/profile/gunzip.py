@@ -17,8 +17,15 @@ import mmap
 import threading
 import zlib
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from leaksleuth.errors import ProfileError
+
+_fast_zlib: Any
+try:  # ISA-L's inflater (python-isal): zlib's interface, same checks (CRC, size), faster
+    from isal import isal_zlib as _fast_zlib
+except ImportError:  # pragma: no cover - a declared dependency; zlib does the same, slower
+    _fast_zlib = None
 
 GZIP_MAGIC = b"\x1f\x8b"
 # Larger than any real profile (a million deep heap samples inflate to a few hundred MB).
@@ -29,6 +36,11 @@ MAX_RATIO = 100
 # Any gzip may inflate to this much, whatever its ratio (small, very regular bodies).
 SLACK = 64 << 20
 _CHUNK = 1 << 20
+# Piece (compressed input read, and most output per call) of the inflater that writes into a
+# map: zlib runs without the GIL for a whole piece, so a thread inflating ahead while the main
+# thread runs Python waits for the GIL once per piece (a switch interval each time), not once
+# per MiB. The caps are still checked after every piece.
+_MAP_CHUNK = 16 << 20
 
 
 def inflate_limit(compressed: int) -> int:
@@ -41,23 +53,29 @@ def _mib(n: int) -> str:
 
 
 def _inflate(read: Callable[[int], bytes], sink: Callable[[bytes], None], source: str,
-             room: int | None = None) -> tuple[int, bytes]:
+             room: int | None = None, chunk: int = _CHUNK, fast: bool = False
+             ) -> tuple[int, bytes]:
     """Inflate one gzip member from ``read`` into ``sink``; (bytes out, data after the member).
 
     ``room``: stop (with a ``ProfileError``) once the output would pass it (the map's size).
+    ``fast``: with ISA-L when installed (its error texts differ from zlib's: only for callers
+    that fall back to the zlib path on any error, which then names the problem).
     Raises ``ProfileError`` for a bomb, truncated or corrupt data.
     """
-    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    lib: Any = _fast_zlib if fast and _fast_zlib is not None else zlib
+    errors: tuple[type[Exception], ...] = (zlib.error,) if lib is zlib else (zlib.error,
+                                                                              lib.error)
+    d = lib.decompressobj(16 + zlib.MAX_WBITS)
     fed = pos = 0
     try:
         while not d.eof:
             data = d.unconsumed_tail
             if not data:
-                data = read(_CHUNK)
+                data = read(chunk)
                 if not data:
                     raise ProfileError("truncated gzip data", source)
                 fed += len(data)
-            want = _CHUNK if room is None else min(room - pos + 1, _CHUNK)
+            want = chunk if room is None else min(room - pos + 1, chunk)
             out = d.decompress(data, want)
             pos += len(out)
             consumed = fed - len(d.unconsumed_tail)
@@ -72,7 +90,7 @@ def _inflate(read: Callable[[int], bytes], sink: Callable[[bytes], None], source
             if room is not None and pos > room:
                 raise ProfileError("gzip data longer than its trailer says", source)
             sink(out)
-    except zlib.error as exc:
+    except errors as exc:
         raise ProfileError(f"corrupt gzip data ({exc})", source) from None
     return pos, d.unused_data
 
@@ -119,7 +137,7 @@ def _gunzip(path: str) -> mmap.mmap | None:
                 mm[pos:pos + len(out)] = out
                 pos += len(out)
 
-            n, rest = _inflate(f.read, sink, path, room=size)
+            n, rest = _inflate(f.read, sink, path, room=size, chunk=_MAP_CHUNK, fast=True)
             if n != size or rest or f.read(1):
                 return None  # several members or trailing bytes: the usual path decides
             return mm
