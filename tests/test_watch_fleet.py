@@ -73,7 +73,7 @@ selector = '{{job="fleet"}}'
 screen_every = "2s"
 window = "40s"
 step = "2s"
-diagnose_flagged_every = "5m"
+diagnose_flagged_every = "30s"
 diagnose_every = "off"
 diagnosis_duration = "8s"
 diagnosis_interval = "1s"
