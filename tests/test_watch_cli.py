@@ -3,12 +3,13 @@ round, reports a target it cannot reach without a traceback, and leaves its stat
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from support.promserver import free_port
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -38,9 +39,7 @@ def test_missing_config(tmp_path: Path) -> None:
 
 
 def test_once_with_an_unreachable_target(tmp_path: Path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed again: nothing listens there
+    port = free_port()  # closed again: nothing listens there
     (tmp_path / "w.toml").write_text(f"""
 [[targets]]
 name = "gone"

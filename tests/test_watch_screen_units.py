@@ -146,11 +146,9 @@ def test_bad_answers_raise_prom_error(resp: httpx.Response) -> None:
 
 
 def test_unreachable_is_a_collect_error() -> None:
-    import socket
+    from support.promserver import free_port
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     with PromAPI(f"http://127.0.0.1:{port}", timeout=2) as api, \
             pytest.raises(CollectError, match="unreachable"):
         api.targets()

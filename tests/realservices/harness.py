@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -31,19 +30,13 @@ from leaksleuth.app import diagnose
 from leaksleuth.collect.collector import CollectConfig, collect
 from leaksleuth.collect.session import open_session
 from leaksleuth.profile.snapshot import Snapshot
+from support.promserver import free_port
 
 PUSHGATEWAY = "/usr/bin/prometheus-pushgateway"
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
 ETCD = "/usr/bin/etcd"
 MAX_REQUESTS = 200_000  # a hard cap on every load loop, whatever its deadline
 MAX_EXTRA_WARMUP = 60.0  # seconds a warm-up may wait for its request count
-
-
-def free_port() -> int:
-    """An ephemeral port the kernel just handed out (bound to 127.0.0.1, then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
