@@ -176,6 +176,8 @@ class FakeService:
         self.down = False
         self.seen_headers: list[httpx.Headers] = []
         self.paths: list[str] = []
+        self.heap_queries: list[str] = []
+        self.text_fails = False
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.seen_headers.append(request.headers)
@@ -183,13 +185,17 @@ class FakeService:
         if self.down:
             raise httpx.ConnectError("Connection refused", request=request)
         path, q = request.url.path, request.url.params
-        if path == "/debug/pprof/heap" and q.get("gc") == "1":
-            self.num_gc += 1
-            self.clock.t += self.tick_cost
+        if path == "/debug/pprof/heap":
+            self.heap_queries.append(str(request.url.query, "ascii"))
+            if self.text_fails and q.get("debug") == "1":
+                return httpx.Response(500, text="internal error")
+            if q.get("gc") == "1":  # as net/http/pprof: the GC first, whatever the format
+                self.num_gc += 1
+                self.clock.t += self.tick_cost
+            if q.get("debug") == "1":
+                return httpx.Response(200, content=HEAP_TEXT.replace(
+                    b"# NumGC = 7", f"# NumGC = {self.num_gc}".encode()))
             return httpx.Response(200, content=gzip.compress(PPROF))
-        if path == "/debug/pprof/heap" and q.get("debug") == "1":
-            return httpx.Response(200, content=HEAP_TEXT.replace(
-                b"# NumGC = 7", f"# NumGC = {self.num_gc}".encode()))
         if path == "/debug/pprof/goroutine":
             return httpx.Response(200, content=DUMP if q.get("debug") == "2" else PPROF)
         if path == "/metrics":
@@ -206,6 +212,21 @@ def fake_collect(tmp_path: Path, svc: FakeService, clock: FakeClock, **kw: objec
     ticks: list[TickResult] = []
     info = collect(config, client=client, clock=clock, on_tick=ticks.append)
     return ticks, info
+
+
+@pytest.mark.parametrize("text_fails", [False, True])
+def test_one_forced_gc_per_tick_read_at_once(tmp_path: Path, text_fails: bool) -> None:
+    """The GC is forced by the text request, whose handler reads MemStats straight after it;
+    the protobuf reads that GC's profile. When the text fails, the protobuf forces the GC."""
+    clock = FakeClock()
+    svc = FakeService(clock)
+    svc.text_fails = text_fails
+    ticks, _ = fake_collect(tmp_path, svc, clock, count=3, interval=1.0)
+    assert svc.num_gc == 3
+    per_tick = [svc.heap_queries[i:i + 2] for i in range(0, len(svc.heap_queries), 2)]
+    want = ["debug=1&gc=1", "gc=1"] if text_fails else ["debug=1&gc=1", ""]
+    assert per_tick == [want] * 3
+    assert [t.num_gc for t in ticks] == ([None] * 3 if text_fails else [1, 2, 3])
 
 
 def test_fake_run_schedules_on_the_interval_and_finds_version(tmp_path: Path) -> None:

@@ -212,7 +212,7 @@ def collect_cmd(url: str | None, interval: str, duration: str | None, count: int
                 resume: str | None, quiet: bool, as_json: bool) -> None:
     """Take heap and goroutine snapshots from a Go service's net/http/pprof endpoint.
 
-    Every tick stores, byte for byte, heap?gc=1, heap?debug=1, /debug/vars (if served),
+    Every tick stores, byte for byte, heap?debug=1&gc=1, heap, /debug/vars (if served),
     goroutine and goroutine?debug=2 (and allocs with --allocs) in a new session directory under
     --out. Without --count or --duration it runs until Ctrl-C; Ctrl-C stops after the current
     snapshot. Failed ticks are recorded and collection goes on; a service that stops answering

@@ -1,8 +1,9 @@
 """Collect snapshots from a live Go service at a fixed interval into a ``Store``.
 
-At each tick, in this order: ``heap?gc=1`` (protobuf, after a forced GC), ``heap?debug=1`` (its
-``# runtime.MemStats`` trailer gives the post-GC floor), ``/debug/vars`` (expvar memstats, when
-served), ``goroutine`` (protobuf), ``goroutine?debug=2``, and optionally ``allocs``. Every
+At each tick, in this order: ``heap?debug=1&gc=1`` (a forced GC; the ``# runtime.MemStats``
+trailer, read right after it, gives the post-GC floor), ``heap`` (protobuf, as of that GC),
+``/debug/vars`` (expvar memstats, when served), ``goroutine`` (protobuf),
+``goroutine?debug=2``, and optionally ``allocs``. Every
 response is checked to be what was asked for (an HTML login page with status 200 is not a
 heap profile) before it is stored. A failed artifact is recorded and the tick goes on; a tick
 whose first request cannot reach the service is recorded as failed (a gap) and the next tick
@@ -211,9 +212,14 @@ class _Spec:
 def _specs(config: CollectConfig, vars_ok: bool) -> list[_Spec]:
     b = config.pprof_path
     pb = (Format.PPROF, Format.PPROF_GZIP)
+    gc = {"gc": "1"} if config.gc else {}
     out = [
-        _Spec("heap", f"{b}/heap", {"gc": "1"} if config.gc else {}, "heap.pb.gz", pb),
-        _Spec("heap_text", f"{b}/heap", {"debug": "1"}, "heap.txt", (Format.HEAP_TEXT,)),
+        # the forced GC rides on the text request: its handler reads MemStats straight after
+        # runtime.GC(), before writing anything, so HeapAlloc holds the marked heap plus only
+        # what requests allocate in that instant; the protobuf that follows reads the profile
+        # published by that same GC
+        _Spec("heap_text", f"{b}/heap", {"debug": "1", **gc}, "heap.txt", (Format.HEAP_TEXT,)),
+        _Spec("heap", f"{b}/heap", {}, "heap.pb.gz", pb),
     ]
     if config.vars_path and vars_ok:
         out.append(_Spec("vars", config.vars_path, {}, "vars.json", None))
@@ -369,8 +375,12 @@ class _Run:
                 errors.append(TickError("tick", "timeout", "collection window over: rest of "
                                         "this tick skipped"))
                 break
+            params = spec.params
+            if spec.kind == "heap" and self.config.gc and not any(
+                    a.kind == "heap_text" for a in arts):
+                params = {**params, "gc": "1"}  # the text request failed: force the GC here
             try:
-                resp = self.client.get(spec.path, spec.params, budget=budget)
+                resp = self.client.get(spec.path, params, budget=budget)
             except FetchError as exc:
                 if spec.kind == "vars" and exc.kind == "http" and exc.status == 404:
                     # expvar is optional: not an error, MemStats come from the heap text
