@@ -11,6 +11,7 @@ import pytest
 
 from leaksleuth.analyze.classify import classify_site, classify_sizes
 from leaksleuth.analyze.diagnosis import SCHEMA, MapFinding
+from leaksleuth.analyze.series import reduce_session
 from leaksleuth.analyze.trend import assess_growth, robust_trend
 from leaksleuth.app import diagnose
 from leaksleuth.profile.frames import site_function as own_frame
@@ -371,3 +372,19 @@ def test_executable_facts_from_real_binaries() -> None:
             "main.(*AuditLog).Append")
         assert "runtime.growslice" in app and not any("mapassign" in c for c in app), app
         assert put.lookup(0) is None and put.calls("main.noSuchFunction") == frozenset()
+
+
+def test_profiler_buffers_are_not_a_site() -> None:
+    """The profiler's own gzip writers, in flight while another client reads a profile, are
+    left out of the sites and of the profile's total, however they move."""
+    served = ("compress/flate.NewWriter", "compress/gzip.(*Writer).Write",
+              "runtime/pprof.(*profileBuilder).build", "net/http/pprof.handler.ServeHTTP")
+
+    def heap(i: int) -> HeapSpec:
+        return {("main.steady", "main.main"): [(4096, 500)], served: [(1 << 20, i)]}
+    snaps = series(12, lambda i: BASE + NOISE[i], heap)
+    s = reduce_session(snaps)
+    assert "compress/flate.NewWriter" not in s.sites and "main.steady" in s.sites
+    assert np.all(s.profile_inuse == 4096 * 500)
+    d = diagnose(snaps, target="http://x", settings={"interval": 1}, go_version="1.23.9").diagnosis
+    assert all("compress" not in x.function for x in d.suspects)

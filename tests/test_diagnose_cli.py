@@ -7,11 +7,13 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from leaksleuth.analyze.diagnosis import SCHEMA
@@ -141,6 +143,42 @@ def test_diagnose_with_pid_names_the_map(diagnosed: Diagnosed) -> None:
     first = leak_pid["suspects"][0]
     assert (first["kind"], first["function"], first["variable"]) == (
         "unbounded-map", "main.remember", "main.sessionCache")
+
+
+def _other_profiler(url: str, stop: threading.Event) -> int:
+    """Another client reading heap profiles without pause: each one holds a gzip writer of
+    about a megabyte while it is served, so the GC often finds one or two in flight."""
+    n = 0
+    with httpx.Client(timeout=30) as c:
+        while not stop.is_set():
+            c.get(url + "/debug/pprof/heap")
+            n += 1
+    return n
+
+
+@pytest.mark.go
+@pytest.mark.slow
+def test_another_profiler_is_never_a_leak(tmp_path: Path) -> None:
+    """A flat service whose heap profiles two other clients keep reading: the buffers they
+    hold are noise (an honest `inconclusive` when they swamp the window), never a leak, and
+    never a suspect."""
+    exe = build_or_skip(SCENARIOS / "map_retention", "1.23.9")
+    with run_go(exe) as svc, ThreadPoolExecutor(2) as pool:
+        stop = threading.Event()
+        others = [pool.submit(_other_profiler, svc.url, stop) for _ in range(2)]
+        try:
+            res = leaksleuth("diagnose", svc.url, "--duration", "8s", "--interval", "1s",
+                             "--out", str(tmp_path), "-q", "--json", str(tmp_path / "d.json"))
+        finally:
+            stop.set()
+        served = sum(f.result() for f in others)
+    assert res.returncode == 0, res.stderr
+    assert served >= 16, "the other clients must have been reading profiles meanwhile"
+    doc = json.loads((tmp_path / "d.json").read_text())
+    assert doc["verdict"] in ("no-leak", "inconclusive"), doc["summary"]
+    assert doc["suspects"] == [], doc["suspects"]
+    if doc["verdict"] == "inconclusive":
+        assert "watch ~" in doc["summary"], doc["summary"]
 
 
 @pytest.mark.go

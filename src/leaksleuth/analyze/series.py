@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from leaksleuth.errors import LeaksleuthError
 from leaksleuth.profile.frames import (
     goroutine_function,
+    is_profiler_stack,
     is_runtime,
     location_functions,
     normalize_function,
@@ -79,7 +80,7 @@ class SessionSeries:
     next_gc: NDArray[np.float64]
     num_gc: NDArray[np.float64]
     stack_inuse: NDArray[np.float64]
-    profile_inuse: NDArray[np.float64]  # total in-use bytes of the heap profile
+    profile_inuse: NDArray[np.float64]  # in-use bytes of the heap profile, profiler left out
     profile_objects: NDArray[np.float64]
     goroutine_total: NDArray[np.float64]
     sites: dict[str, SiteSeries]
@@ -123,7 +124,9 @@ def _sample_sizes(profile: Profile) -> NDArray[np.int64]:
 
 
 def _reduce_heap(profile: Profile) -> tuple[dict[Names, tuple[int, int, dict[int, int]]], int, int]:
-    """Per stack: (in-use bytes, in-use objects, size -> objects); plus totals."""
+    """Per stack: (in-use bytes, in-use objects, size -> objects); plus totals. Stacks of the
+    profiler serving a request are left out of both: its buffers come and go with the
+    requests it serves (another client's, when it overlaps a GC)."""
     ib = profile.find_sample_type("inuse_space")
     io = profile.find_sample_type("inuse_objects")
     if ib is None:
@@ -133,14 +136,17 @@ def _reduce_heap(profile: Profile) -> tuple[dict[Names, tuple[int, int, dict[int
     o_col = vals[:, io].tolist() if io is not None and profile.n_samples else [0] * len(b_col)
     sizes = _sample_sizes(profile).tolist()
     out: dict[Names, tuple[int, int, dict[int, int]]] = {}
+    total_b = total_o = 0
     for names, b, o, s in zip(profile_stacks(profile), b_col, o_col, sizes, strict=True):
-        if b == 0 and o == 0:
+        if (b == 0 and o == 0) or is_profiler_stack(names):
             continue
+        total_b += b
+        total_o += o
         pb, po, ps = out.get(names, (0, 0, {}))
         if s:
             ps[s] = ps.get(s, 0) + o
         out[names] = (pb + b, po + o, ps)
-    return out, int(sum(b_col)), int(sum(o_col))
+    return out, total_b, total_o
 
 
 def _reduce_dump(dump: GoroutineDump) -> dict[Names, tuple[int, Counter[str], int, str]]:

@@ -169,6 +169,15 @@ def is_runtime(function_name: str) -> bool:
     return function_name.startswith(("runtime.", "internal/runtime/"))
 
 
+PROFILER_PREFIXES = ("runtime/pprof.", "net/http/pprof.")
+
+
+def is_profiler_stack(functions: Sequence[str]) -> bool:
+    """A stack of the profiler serving a request (its gzip writer, the profile builder):
+    memory in flight while someone, leaksleuth or another client, reads a profile."""
+    return any(fn.startswith(PROFILER_PREFIXES) for fn in functions)
+
+
 def own_frame(functions: Sequence[str], module: str | None = None) -> str:
     """Innermost function of the service's own code in a leaf-first stack, normalised; ""
     when the stack has none."""
