@@ -302,4 +302,5 @@ def test_custom_base_path(svc_latest: Path, tmp_path: Path) -> None:
     for i in (info, other):
         s = open_session(i.path)
         assert s.base_path == "/internal/prof" and len(s) == 1
-        assert s.files(0)["heap"].request == "/internal/prof/heap?gc=1"
+        assert s.files(0)["heap_text"].request == "/internal/prof/heap?debug=1&gc=1"
+        assert s.files(0)["heap"].request == "/internal/prof/heap"
