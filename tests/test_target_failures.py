@@ -110,8 +110,8 @@ def _tick(seq: int, status: str, num_gc: int | None) -> TickRow:
 def test_loss_is_told_from_a_passing_stall_and_a_restart() -> None:
     from leaksleuth.analyze.outage import service_lost
 
-    errs = {3: ["heap_text: GET /debug/pprof/heap?debug=1&gc=1: cannot connect (Connection refused)"],
-            4: ["heap: x"]}
+    errs = {3: ["heap_text: GET /debug/pprof/heap?debug=1&gc=1: cannot connect "
+                "(Connection refused)"], 4: ["heap: x"]}
     ok = [_tick(i, "ok", 10 + i) for i in range(3)]
     gone = service_lost([*ok, _tick(3, "failed", None), _tick(4, "failed", None)], errs)
     assert gone is not None and gone.back_at is None and gone.failed_ticks == 2

@@ -30,7 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from leaksleuth.analyze.trend import detectable_rate, noise_scale
-from realservices.harness import WORKLOADS, by_name, loaded
+from realservices.harness import WORKLOADS, at_once, by_name, loaded
 from realservices.signals import windows
 
 _HEAP_ALLOC = re.compile(rb"^# HeapAlloc = (\d+)", re.M)
@@ -96,13 +96,7 @@ def main() -> None:
     ap.add_argument("--hammer", action="store_true", help="a second client reads heap profiles")
     ap.add_argument("workloads", nargs="*", default=[w.name for w in WORKLOADS])
     a = ap.parse_args()
-    res: dict[str, dict[str, list[float]]] = {}
-    threads = [threading.Thread(target=lambda n=n: res.__setitem__(
-        n, ab(n, a.seconds, a.interval, a.hammer))) for n in a.workloads]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    res = at_once(a.workloads, lambda n: ab(n, a.seconds, a.interval, a.hammer))
     print(f"{'workload':28} {'A: gc=1 then debug=1':>26} {'B: debug=1&gc=1':>26}")
     print(f"{'':28} {'noise MB / catches kB/s':>26} {'noise MB / catches kB/s':>26}")
     for n in a.workloads:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
@@ -35,6 +36,7 @@ from support.promserver import free_port
 PUSHGATEWAY = "/usr/bin/prometheus-pushgateway"
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
 ETCD = "/usr/bin/etcd"
+T = TypeVar("T")
 MAX_REQUESTS = 200_000  # a hard cap on every load loop, whatever its deadline
 MAX_EXTRA_WARMUP = 60.0  # seconds a warm-up may wait for its request count
 
@@ -416,15 +418,22 @@ def right(w: Workload, d: Diagnosis, *, full_window: bool) -> bool:
 def run_all(workloads: tuple[Workload, ...], window: float, interval: float, out: Path, *,
             sub_windows: tuple[float, ...] = (), warmup: float | None = None) -> list[Run]:
     """Every workload at the same time (each on its own service), in threads."""
-    runs: dict[str, Run] = {}
+    runs = at_once([w.name for w in workloads], lambda name: run_workload(
+        by_name(name), window, interval, out, warmup=warmup, sub_windows=sub_windows))
+    return [runs[w.name] for w in workloads]
 
-    def one(w: Workload) -> None:
-        runs[w.name] = run_workload(w, window, interval, out, warmup=warmup,
-                                    sub_windows=sub_windows)
 
-    threads = [threading.Thread(target=one, args=(w,)) for w in workloads]
+def at_once(names: list[str], job: Callable[[str], T]) -> dict[str, T]:
+    """``job`` for every workload name at the same time (each on its own service); a job that
+    fails is left out of the result (its thread's error is printed)."""
+    done: dict[str, T] = {}
+
+    def one(name: str) -> None:
+        done[name] = job(name)
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in names]
     for th in threads:
         th.start()
     for th in threads:
         th.join()
-    return [runs[w.name] for w in workloads]
+    return done

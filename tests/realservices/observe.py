@@ -19,7 +19,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from realservices.harness import WORKLOADS, Service, by_name, loaded
+from realservices.harness import WORKLOADS, Service, at_once, by_name, loaded
 
 GAUGES = re.compile(
     r"^(go_memstats_heap_alloc_bytes|go_memstats_next_gc_bytes|go_memstats_heap_inuse_bytes|"
@@ -99,13 +98,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("artifacts/realservices"))
     ap.add_argument("workloads", nargs="*", default=[w.name for w in WORKLOADS])
     a = ap.parse_args()
-    results: dict[str, dict[str, object]] = {}
-    threads = [threading.Thread(target=lambda n=n: results.__setitem__(
-        n, observe(n, a.seconds, a.interval, a.out))) for n in a.workloads]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    results = at_once(a.workloads, lambda n: observe(n, a.seconds, a.interval, a.out))
     for n in a.workloads:
         print(json.dumps(results.get(n, {"workload": n, "error": "failed"})))
     go = shutil.which("go")

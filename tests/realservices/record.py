@@ -22,7 +22,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from leaksleuth.collect.collector import CollectConfig, collect
-from realservices.harness import WORKLOADS, by_name, loaded
+from realservices.harness import WORKLOADS, at_once, by_name, loaded
 from realservices.observe import scrape
 
 
@@ -64,13 +64,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("artifacts/rs-sessions"))
     ap.add_argument("workloads", nargs="*", default=[w.name for w in WORKLOADS])
     a = ap.parse_args()
-    paths: dict[str, Path] = {}
-    threads = [threading.Thread(target=lambda n=n: paths.__setitem__(
-        n, record(n, a.seconds, a.interval, a.warmup, a.out))) for n in a.workloads]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    paths = at_once(a.workloads, lambda n: record(n, a.seconds, a.interval, a.warmup, a.out))
     for n, p in sorted(paths.items()):
         print(n, p)
 
