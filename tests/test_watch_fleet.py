@@ -73,7 +73,6 @@ selector = '{{job="fleet"}}'
 screen_every = "2s"
 window = "40s"
 step = "2s"
-diagnose_flagged_every = "30s"
 diagnose_every = "off"
 diagnosis_duration = "8s"
 diagnosis_interval = "1s"
@@ -177,6 +176,11 @@ def test_watch_fleet_finds_the_leak_alerts_and_captures(
         bundle = wait_for("the evidence bundle",
                           lambda: [b for b in list(w.bundles.values())
                                    if b.target == leak_name], 90)[0]
+        rec = w.records[leak_name]
+        assert rec.episode_since is not None and rec.bundle_kept_at is not None
+        print(f"bundle seen after {time.monotonic() - t0:.0f}s: kept "
+              f"{rec.bundle_kept_at - rec.episode_since:.1f}s after the alert episode began, "
+              f"by a diagnosis started {bundle.created - rec.episode_since:+.1f}s from it")
         manifest = json.loads((bundle.path / "bundle.json").read_text())
         assert manifest["target"] == leak_name and manifest["verdict"] == "leak"
         diag = json.loads((bundle.path / "diagnosis.json").read_text())

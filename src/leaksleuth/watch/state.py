@@ -51,6 +51,8 @@ class TargetRecord:
     heap_floor_bytes: float | None = None
     growth_bytes_per_second: float | None = None
     last_bundle: str | None = None
+    bundle_kept_at: float | None = None  # when ``last_bundle`` was kept
+    episode_since: float | None = None  # start of the current alert episode (pending/firing)
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> TargetRecord:
