@@ -474,3 +474,32 @@ def test_level_reached_after_a_discarded_diagnosis_captures_at_once(tmp_path: Pa
         assert w.records[name].bundle_kept_at == clock.t
     finally:
         w.close()
+
+
+def test_capture_that_cannot_be_written_waits_for_the_cooldown(tmp_path: Path) -> None:
+    """The evidence directory refuses the bundle (disk full): the error is counted and the
+    target is not diagnosed again every round for the capture it still lacks, only once the
+    flagged cooldown has passed."""
+    from leaksleuth.errors import StoreError
+
+    fleet, clock, notes = Fleet(), StepClock(), RecordingNotifier()
+    name = "job/h:1"
+    w = _watcher(tmp_path, fleet, clock, notes)
+    real_publish = w.evidence.publish
+
+    def full(*a: Any, **kw: Any) -> Any:
+        raise StoreError("no space left on device")
+
+    w.evidence.publish = full  # type: ignore[method-assign]
+    try:
+        report = w.run_once()  # pending at once: captured, but nothing can be written
+        assert report.diagnoses_started == [name] and not w.bundles
+        assert any("no space left" in e for e in report.errors)
+        clock.t += 10
+        _rounds(w, clock, 5)  # t+10 .. t+50: within the 1 min cooldown
+        assert fleet.calls == [name]
+        w.evidence.publish = real_publish  # type: ignore[method-assign]
+        _rounds(w, clock, 1)  # t+60: the cooldown has passed
+        assert fleet.calls == [name, name] and len(w.bundles) == 1
+    finally:
+        w.close()

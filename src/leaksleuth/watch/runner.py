@@ -472,8 +472,11 @@ class Watcher:
         """Whether a target in an alert episode still lacks its evidence bundle: none kept
         since the episode began, and none kept within the flagged cooldown (so a level that
         flaps does not start a capture each time it comes back). A bundle that retention
-        removed still counts, or a budget too small for one would start a capture per round."""
+        removed still counts, or a budget too small for one would start a capture per round;
+        a capture of this episode that could not be written waits for the cooldown too."""
         if rec.episode_since is None:
+            return False
+        if rec.capture_failed_at is not None and rec.capture_failed_at >= rec.episode_since:
             return False
         kept = rec.bundle_kept_at
         if kept is None:  # state written before the keep time was recorded
@@ -606,6 +609,7 @@ class Watcher:
             except LeaksleuthError as exc:
                 self._error("evidence", f"{job.target}: {exc}", report)
                 self.evidence.discard(out.staging)
+                rec.capture_failed_at = now
             else:
                 self.bundles[bundle.id] = bundle
                 with contextlib.suppress(LeaksleuthError):
