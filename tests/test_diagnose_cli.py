@@ -54,29 +54,33 @@ def gdb_usable() -> str | None:
 
 @dataclass
 class Diagnosed:
-    """Four live ``diagnose`` runs made at once (the two with --pid only where gdb works)."""
+    """Five live ``diagnose`` runs made at once (the two with --pid only where gdb works)."""
 
     tmp: Path
     leak: subprocess.CompletedProcess[str]
     control: subprocess.CompletedProcess[str]
     retained_pid: subprocess.CompletedProcess[str] | None
     syncmap_pid: subprocess.CompletedProcess[str] | None
+    control_strict: subprocess.CompletedProcess[str]
     left_running: bool
 
 
 @pytest.fixture(scope="module")
 def diagnosed(tmp_path_factory: pytest.TempPathFactory) -> Diagnosed:
-    """A leak and a control, each diagnosed live; with gdb, the control (map_retention) and an
-    unbounded sync.Map also with --pid. Run together so the module costs one window."""
+    """A leak and a control, each diagnosed live; the control also with a material rate of
+    10 B/s; with gdb, the control (map_retention) and an unbounded sync.Map also with --pid.
+    Run together so the module costs one window."""
     tmp = tmp_path_factory.mktemp("diagnose")
     leak = build_or_skip(SCENARIOS / "unbounded_map", "1.26.6")
     retained = build_or_skip(SCENARIOS / "map_retention", "1.23.9")
     syncmap = build_or_skip(SCENARIOS / "unbounded_syncmap", "1.26.6")
     with run_go(leak) as a, run_go(retained) as b, run_go(syncmap) as c, \
-            ThreadPoolExecutor(4) as pool:
+            ThreadPoolExecutor(5) as pool:
         common = ["--duration", "8s", "--interval", "1s", "--out", str(tmp), "-q"]
         fa = pool.submit(leaksleuth, "diagnose", a.url, *common, "--json", str(tmp / "a.json"))
         fb = pool.submit(leaksleuth, "diagnose", b.url, *common, "--json", str(tmp / "b.json"))
+        fe = pool.submit(leaksleuth, "diagnose", b.url, *common, "--json", str(tmp / "e.json"),
+                         "--material-rate", "10B/s")
         fc = fd = None
         if gdb_usable() is None:
             fc = pool.submit(leaksleuth, "diagnose", b.url, *common, "--pid", str(b.pid),
@@ -84,7 +88,7 @@ def diagnosed(tmp_path_factory: pytest.TempPathFactory) -> Diagnosed:
             fd = pool.submit(leaksleuth, "diagnose", c.url, *common, "--pid", str(c.pid),
                              "--json", str(tmp / "d.json"))
         runs = (fa.result(), fb.result(), fc.result() if fc else None,
-                fd.result() if fd else None)
+                fd.result() if fd else None, fe.result())
         running = b.proc.poll() is None and c.proc.poll() is None
     return Diagnosed(tmp, *runs, left_running=running)
 
@@ -107,6 +111,37 @@ def test_diagnose_live_then_analyze_offline_same_json(diagnosed: Diagnosed) -> N
         off = leaksleuth("analyze", str(session_of(res.stderr)), "--json", "-")
         assert off.returncode == 0, off.stderr
         assert json.loads(off.stdout) == live
+
+
+@pytest.mark.go
+def test_material_rate_live_then_offline(diagnosed: Diagnosed) -> None:
+    """``--material-rate``: the control, ``no-leak`` by the default rule, is ``inconclusive``
+    when 10 B/s of growth matters (the window cannot rule that out); the rate is in
+    ``sensitivity`` and ``settings``; the session re-analysed offline without the flag gives
+    exactly the live JSON, and the flag given offline overrides what the live run used."""
+    rb, re_ = diagnosed.control, diagnosed.control_strict
+    assert re_.returncode == 0, re_.stderr
+    default = json.loads((diagnosed.tmp / "b.json").read_text())
+    assert default["verdict"] == "no-leak"
+    assert default["sensitivity"]["material_bytes_per_second"] == 50_000.0
+    assert "material_rate" not in default["settings"]
+    strict = json.loads((diagnosed.tmp / "e.json").read_text())
+    sens = strict["sensitivity"]
+    assert sens["material_bytes_per_second"] == 10.0 and strict["settings"]["material_rate"] == 10.0
+    assert sens["growth_upper_bytes_per_second"] > 10.0
+    assert strict["verdict"] == "inconclusive", strict["summary"]
+    assert "10 B/s" in strict["summary"]
+    session = str(session_of(re_.stderr))
+    off = leaksleuth("analyze", session, "--json", "-")
+    assert off.returncode == 0, off.stderr
+    assert json.loads(off.stdout) == strict
+    loose = leaksleuth("analyze", session, "--json", "-", "--material-rate", "1MB/s")
+    doc = json.loads(loose.stdout)
+    assert doc["verdict"] == "no-leak" and doc["sensitivity"]["material_bytes_per_second"] == 1e6
+    # and the other way: the default-rule session, judged offline against 10 B/s
+    judged = leaksleuth("analyze", str(session_of(rb.stderr)), "--json", "-",
+                        "--material-rate", "10B/s")
+    assert json.loads(judged.stdout)["verdict"] == "inconclusive"
 
 
 @pytest.mark.go

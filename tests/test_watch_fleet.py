@@ -1,10 +1,12 @@
 """``watch`` end to end on real parts: Debian's Prometheus scraping real Go services (our
 promsvc and Debian's Pushgateway), Debian's Alertmanager receiving the alerts.
 
-A healthy fleet raises nothing; then one service starts leaking and only it is alerted, at
-warning and then at critical; its evidence bundle is on disk and opens as a report; the user's
-own alert routed by Alertmanager to our webhook receiver captures evidence too; ``/metrics``
-parses with the Prometheus text parser.
+A healthy fleet raises nothing; then one service starts leaking slowly: screening flags it and
+it is diagnosed, below every alert level, so nothing is kept; then its leak speeds up and only
+it is alerted, at warning and then at critical, and its evidence is captured as soon as the
+level is reached (not one flagged cooldown after that first diagnosis); the bundle opens as a
+report; the user's own alert routed by Alertmanager to our webhook receiver captures evidence
+too; ``/metrics`` parses with the Prometheus text parser.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from leaksleuth.watch.alerts import highest
 from leaksleuth.watch.config import load_config
 from leaksleuth.watch.runner import Watcher
 from support.alertmanager import null_config, run_alertmanager, run_pushgateway
@@ -30,6 +33,7 @@ from support.promserver import free_port, prometheus_or_skip, run_prometheus
 
 pytestmark = [pytest.mark.slow, pytest.mark.go]
 
+SLOW_LEAK_BYTES_PER_S = 150_000  # flagged by screening, below the warning's 256 KiB/s
 LEAK_BYTES_PER_S = 1_500_000
 
 
@@ -73,7 +77,6 @@ selector = '{{job="fleet"}}'
 screen_every = "2s"
 window = "40s"
 step = "2s"
-diagnose_flagged_every = "30s"
 diagnose_every = "off"
 diagnosis_duration = "8s"
 diagnosis_interval = "1s"
@@ -150,13 +153,26 @@ def test_watch_fleet_finds_the_leak_alerts_and_captures(
                    if r.status in ("leak-suspect", "growing")}
         assert flagged == {}
 
-        # --- one service starts leaking -------------------------------------------------------
+        # --- one service starts leaking slowly: flagged and diagnosed, no alert level -------
         leaker = stack.enter_context(run_go(
-            promsvc, "-garbage", "8000000", "-leak", str(LEAK_BYTES_PER_S),
+            promsvc, "-garbage", "8000000", "-leak", str(SLOW_LEAK_BYTES_PER_S),
             env={"GOMEMLIMIT": "256MiB"}))
         prom.set_jobs({"fleet": [*jobs["fleet"], (leaker.addr, {})]})
         leak_name = f"fleet/{leaker.addr}"
-        t0 = time.monotonic()
+
+        def diagnosed_below_the_levels() -> bool:
+            rec = w.records.get(leak_name)
+            return rec is not None and rec.verdict is not None
+
+        wait_for("the flagged diagnosis of the slow leaker", diagnosed_below_the_levels, 150)
+        states = w.alerts.get(leak_name, {})
+        assert highest(states) is None and highest(states, "pending") is None, states
+        assert not [b for b in list(w.bundles.values()) if b.target == leak_name]
+
+        # --- its leak speeds up: the flagged cooldown must not hold the capture back ----------
+        r = httpx.post(f"{leaker.url}/admin/leak", params={"rate": LEAK_BYTES_PER_S}, timeout=10)
+        assert r.status_code == 200, r.text
+        t0, t0_wall = time.monotonic(), time.time()
         warn = wait_for("the warning alert in Alertmanager",
                         lambda: am.alerts(alertname="GoMemoryLeak", severity="warning"), 150)
         t_warn = time.monotonic() - t0
@@ -177,6 +193,14 @@ def test_watch_fleet_finds_the_leak_alerts_and_captures(
         bundle = wait_for("the evidence bundle",
                           lambda: [b for b in list(w.bundles.values())
                                    if b.target == leak_name], 90)[0]
+        rec = w.records[leak_name]
+        assert rec.episode_since is not None and rec.bundle_kept_at is not None
+        print(f"after the speed-up: capture ({bundle.trigger}) started at "
+              f"{bundle.created - t0_wall:.1f}s, kept at {rec.bundle_kept_at - t0_wall:.1f}s, "
+              f"seen at {time.monotonic() - t0:.1f}s; alert episode since "
+              f"{rec.episode_since - t0_wall:.1f}s")
+        # a capture the alert level started, not the flagged cooldown's next diagnosis
+        assert bundle.trigger in ("warning", "critical")
         manifest = json.loads((bundle.path / "bundle.json").read_text())
         assert manifest["target"] == leak_name and manifest["verdict"] == "leak"
         diag = json.loads((bundle.path / "diagnosis.json").read_text())

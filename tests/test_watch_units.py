@@ -429,3 +429,77 @@ def test_restored_alert_of_a_vanished_target_is_resolved(tmp_path: Path) -> None
     assert msg.status == "resolved" and msg.labels == labels and msg.ends_at == clock.t
     w.close()
     assert "job/h:9" not in StateStore(tmp_path / "st.sqlite").alerts()
+
+
+def test_level_reached_after_a_discarded_diagnosis_captures_at_once(tmp_path: Path) -> None:
+    """A flagged target whose diagnosis ended just before its alert level was reached (so it
+    was discarded: no level yet) is captured in the round the level is reached, not one flagged
+    cooldown later; once the episode has its bundle the cooldown applies again, and the next
+    episode is captured at once too."""
+    fleet, clock, notes = Fleet(), StepClock(), RecordingNotifier()
+    name = "job/h:1"
+    fleet.growth[name] = 500.0  # flagged by screening, below the warning threshold
+    w = _watcher(tmp_path, fleet, clock, notes)
+    try:
+        _rounds(w, clock, 1)
+        assert fleet.calls == [name] and not w.bundles  # diagnosed, nothing to keep
+        fleet.growth[name] = 5000.0
+        reached = clock.t
+        report = w.run_once()
+        assert (name, "warning", "pending") in report.events
+        assert report.diagnoses_started == [name]  # not 1 min after the discarded one
+        [first] = w.bundles.values()
+        assert (first.target, first.trigger) == (name, "warning")
+        assert w.records[name].last_bundle == first.id
+        assert w.records[name].bundle_kept_at == reached
+        clock.t += 10
+        calls = len(fleet.calls)
+        _rounds(w, clock, 2)  # fires; the episode has its bundle: no capture per round
+        assert w.alerts[name]["warning"].state == "firing"
+        assert len(fleet.calls) == calls and len(w.bundles) == 1
+
+        # the leak stops and the alert resolves; growth again below the threshold is flagged
+        # and diagnosed (discarded) on the cooldown; then the level is reached again
+        fleet.growth[name] = 0.0
+        _rounds(w, clock, 3)
+        assert w.alerts[name]["warning"].state == "inactive"
+        assert w.records[name].episode_since is None
+        fleet.growth[name] = 500.0
+        _rounds(w, clock, 1)
+        assert len(fleet.calls) == calls + 1 and len(w.bundles) == 1
+        fleet.growth[name] = 5000.0
+        report = w.run_once()
+        assert report.diagnoses_started == [name]
+        assert len(w.bundles) == 2
+        assert w.records[name].bundle_kept_at == clock.t
+    finally:
+        w.close()
+
+
+def test_capture_that_cannot_be_written_waits_for_the_cooldown(tmp_path: Path) -> None:
+    """The evidence directory refuses the bundle (disk full): the error is counted and the
+    target is not diagnosed again every round for the capture it still lacks, only once the
+    flagged cooldown has passed."""
+    from leaksleuth.errors import StoreError
+
+    fleet, clock, notes = Fleet(), StepClock(), RecordingNotifier()
+    name = "job/h:1"
+    w = _watcher(tmp_path, fleet, clock, notes)
+    real_publish = w.evidence.publish
+
+    def full(*a: Any, **kw: Any) -> Any:
+        raise StoreError("no space left on device")
+
+    w.evidence.publish = full  # type: ignore[method-assign]
+    try:
+        report = w.run_once()  # pending at once: captured, but nothing can be written
+        assert report.diagnoses_started == [name] and not w.bundles
+        assert any("no space left" in e for e in report.errors)
+        clock.t += 10
+        _rounds(w, clock, 5)  # t+10 .. t+50: within the 1 min cooldown
+        assert fleet.calls == [name]
+        w.evidence.publish = real_publish  # type: ignore[method-assign]
+        _rounds(w, clock, 1)  # t+60: the cooldown has passed
+        assert fleet.calls == [name, name] and len(w.bundles) == 1
+    finally:
+        w.close()

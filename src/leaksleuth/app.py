@@ -11,6 +11,7 @@ so a later ``analyze`` of the stored session gives the same answer as the live r
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -51,24 +52,29 @@ def inspect_pid_maps(pid: int) -> tuple[MapFinding, ...]:
 
 @dataclass(frozen=True)
 class AnalysisInputs:
-    """Inputs beyond the snapshots: executable facts, gdb's maps, notes on what failed."""
+    """Inputs beyond the snapshots: executable facts, gdb's maps, notes on what failed, and
+    the material rate the user set (bytes per second; None: the default rule)."""
 
     facts: ExeFacts | None = None
     maps: tuple[MapFinding, ...] = ()
     notes: tuple[str, ...] = ()
+    material_rate: float | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
             "facts": self.facts.to_json_dict() if self.facts else None,
             "maps": [asdict(m) for m in self.maps],
             "notes": list(self.notes),
+            "material_rate": self.material_rate,
         }
 
     @classmethod
     def from_json_dict(cls, doc: dict[str, Any]) -> AnalysisInputs:
         facts = ExeFacts.from_json_dict(doc["facts"]) if doc.get("facts") else None
         maps = tuple(MapFinding(**m) for m in doc.get("maps") or ())
-        return cls(facts, maps, tuple(str(n) for n in doc.get("notes") or ()))
+        rate = doc.get("material_rate")
+        return cls(facts, maps, tuple(str(n) for n in doc.get("notes") or ()),
+                   float(rate) if rate is not None else None)
 
 
 def save_inputs(session_dir: Path, inputs: AnalysisInputs) -> None:
@@ -169,6 +175,7 @@ def diagnose(
     maps: Sequence[MapFinding] | None = None,
     facts: ExeFacts | None = None,
     config: AnalysisConfig | None = None,
+    material_rate: float | None = None,
 ) -> Analysis:
     """The one analysis: a stored session directory (or any snapshots, in time order) in, a
     ``Diagnosis`` (and with ``html`` its page) out, each stored profile parsed at most once.
@@ -178,6 +185,11 @@ def diagnose(
     them beside the session (``analysis-inputs.json``). Otherwise (``analyze``, ``report``)
     use what a live run saved; ``exe`` still reads an executable given now. ``maps`` and
     ``facts`` override both (tests, replays).
+
+    ``material_rate`` (bytes per second) is the growth that matters, set outright: a
+    ``no-leak`` needs the slope's upper bound below it, whatever the heap's size. A live run
+    saves it with the inputs, so a later analysis of the session uses it unless given another;
+    the diagnosis' ``settings`` record the one used.
     """
     session_dir: Path | None = None
     session: Any = source
@@ -194,7 +206,8 @@ def diagnose(
     series = reduce_session(snaps)
     inputs = AnalysisInputs()
     if live:
-        inputs = _gather_inputs(series, pid=pid, exe=exe, inspector=inspector)
+        inputs = replace(_gather_inputs(series, pid=pid, exe=exe, inspector=inspector),
+                         material_rate=material_rate)
         if session_dir is not None:
             save_inputs(session_dir, inputs)
     else:
@@ -202,10 +215,18 @@ def diagnose(
             inputs = load_inputs(session_dir)
         if exe is not None:
             inputs = replace(inputs, facts=exe_facts(series, exe))
+        if material_rate is not None:
+            inputs = replace(inputs, material_rate=material_rate)
     run_settings = dict(settings if settings is not None
                         else getattr(session, "settings", None) or {})
     if inputs.notes:
         run_settings["notes"] = list(inputs.notes)
+    cfg = config or AnalysisConfig()
+    if inputs.material_rate is not None:
+        run_settings["material_rate"] = inputs.material_rate
+        # the user's rate replaces both default rules (its floor and the heap's doubling)
+        cfg = replace(cfg, material_rate=inputs.material_rate,
+                      material_doubling_seconds=math.inf)
     d = diagnose_series(
         series,
         target=target if target is not None else str(getattr(session, "target", "") or ""),
@@ -214,7 +235,7 @@ def diagnose(
         else getattr(session, "go_version", None) or None,
         maps=tuple(maps if maps is not None else inputs.maps),
         facts=facts if facts is not None else inputs.facts,
-        cfg=config or AnalysisConfig())
+        cfg=cfg)
     if session_dir is not None:
         d = with_outage(d, session.ticks, _errors_by_tick(session))
     page = None

@@ -430,6 +430,24 @@ def _collect_with_progress(config: object, quiet: bool, then: str = "then analys
         signal.signal(signal.SIGTERM, old_term)
 
 
+_MATERIAL_HELP = ("The growth that matters (e.g. 20kB/s): `no-leak` only when the live heap's "
+                  "growth is surely below it [default: 50kB/s, or the heap doubling in 30 min "
+                  "if faster; `analyze`/`report`: what the live run used].")
+
+
+def _material_rate(text: str | None) -> float | None:
+    """``--material-rate`` in bytes per second, checked before any work starts."""
+    if text is None:
+        return None
+    from leaksleuth.errors import UsageError
+    from leaksleuth.units import parse_rate
+
+    try:
+        return parse_rate(text)
+    except UsageError as exc:
+        raise UsageError(f"--material-rate: {exc}") from None
+
+
 @cli.command("diagnose")
 @click.argument("url")
 @click.option("--duration", default="60s", show_default=True, help="Collection window.")
@@ -450,11 +468,12 @@ def _collect_with_progress(config: object, quiet: bool, then: str = "then analys
 @click.option("--html", "html_path", default=None, metavar="PATH",
               help="Also write the self-contained HTML report here.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--material-rate", "material", default=None, metavar="RATE", help=_MATERIAL_HELP)
 @_with(_fetch_options("10s", 2))
 def diagnose_cmd(url: str, duration: str, interval: str, pid: int | None, exe: str | None,
                  json_path: str | None, out: str | None, base_path: str | None,
                  token_env: str | None, insecure: bool, html_path: str | None,
-                 quiet: bool, timeout: str, retries: int) -> None:
+                 quiet: bool, material: str | None, timeout: str, retries: int) -> None:
     """Collect snapshots of a live Go service, then say whether it leaks, where and why.
 
     The session is kept on disk (re-run the analysis with `leaksleuth analyze DIR`). A service
@@ -467,6 +486,7 @@ def diagnose_cmd(url: str, duration: str, interval: str, pid: int | None, exe: s
     from leaksleuth.errors import StoreError
     from leaksleuth.units import parse_duration
 
+    material_rate = _material_rate(material)
     config = CollectConfig(url=url, base_path=base_path, interval=parse_duration(interval),
                            duration=parse_duration(duration), token_env=token_env,
                            verify=not insecure, out_dir=Path(_session_root(out)),
@@ -477,7 +497,7 @@ def diagnose_cmd(url: str, duration: str, interval: str, pid: int | None, exe: s
     if info.store_error:
         raise StoreError(info.store_error)
     result = diagnose(info.path, live=True, pid=pid, exe=Path(exe) if exe else None,
-                      html=bool(html_path))
+                      html=bool(html_path), material_rate=material_rate)
     _emit_diagnosis(result.diagnosis, json_path)
     if html_path:
         _write_html(result, html_path)
@@ -490,13 +510,17 @@ def diagnose_cmd(url: str, duration: str, interval: str, pid: int | None, exe: s
               help="Also write the diagnosis as JSON; '-' for stdout only.")
 @click.option("--exe", "exe", type=click.Path(dir_okay=False, exists=True), default=None,
               help="The service's executable, for a surer map/slice classification.")
-def analyze_cmd(session_dir: str, json_path: str | None, exe: str | None) -> None:
+@click.option("--material-rate", "material", default=None, metavar="RATE", help=_MATERIAL_HELP)
+def analyze_cmd(session_dir: str, json_path: str | None, exe: str | None,
+                material: str | None) -> None:
     """Diagnose a stored session offline (the same analysis as `diagnose`)."""
     from pathlib import Path
 
     from leaksleuth.app import diagnose
 
-    d = diagnose(Path(session_dir), exe=Path(exe) if exe else None).diagnosis
+    material_rate = _material_rate(material)
+    d = diagnose(Path(session_dir), exe=Path(exe) if exe else None,
+                 material_rate=material_rate).diagnosis
     _emit_diagnosis(d, json_path)
     _exit_if_lost(d)
 
@@ -511,8 +535,9 @@ def analyze_cmd(session_dir: str, json_path: str | None, exe: str | None) -> Non
 @click.option("--html", "html_path", default=None, metavar="PATH",
               help="Also write the self-contained HTML report here.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--material-rate", "material", default=None, metavar="RATE", help=_MATERIAL_HELP)
 def demo_cmd(duration: str, interval: str, json_path: str | None, out: str | None,
-             html_path: str | None, quiet: bool) -> None:
+             html_path: str | None, quiet: bool, material: str | None) -> None:
     """Build and run a small leaky Go service, diagnose it live, then stop it."""
     from pathlib import Path
 
@@ -522,6 +547,7 @@ def demo_cmd(duration: str, interval: str, json_path: str | None, out: str | Non
     from leaksleuth.toolchain import ensure_go, find_go
     from leaksleuth.units import parse_duration
 
+    material_rate = _material_rate(material)
     try:
         from leaksleuth.demo import DEMO_SOURCE_DIR
     except ImportError:
@@ -543,7 +569,7 @@ def demo_cmd(duration: str, interval: str, json_path: str | None, out: str | Non
 
         result = diagnose(info.path, live=True, pid=pid,
                           inspector=inspect_pid_maps if shutil.which("gdb") else None,
-                          html=bool(html_path))
+                          html=bool(html_path), material_rate=material_rate)
     click.echo(f"leaksleuth: demo stopped; session saved in {info.path}", err=True)
     _emit_diagnosis(result.diagnosis, json_path)
     if html_path:
@@ -643,15 +669,17 @@ def classify_cmd(target: str, exe: str | None, pid: int | None, as_json: bool,
               help="Write the self-contained HTML report here.")
 @click.option("--exe", "exe", type=click.Path(dir_okay=False, exists=True), default=None,
               help="The service's executable, for a surer map/slice classification.")
-def report_cmd(session_dir: str, html_path: str, exe: str | None) -> None:
+@click.option("--material-rate", "material", default=None, metavar="RATE", help=_MATERIAL_HELP)
+def report_cmd(session_dir: str, html_path: str, exe: str | None, material: str | None) -> None:
     """Analyse a stored session and write the HTML report (charts, suspects, flame graph)."""
     from pathlib import Path
 
     from leaksleuth.app import diagnose
 
+    material_rate = _material_rate(material)
     # the same analysis as `analyze` (with the maps a live `diagnose --pid` saved)
-    _write_html(diagnose(Path(session_dir), exe=Path(exe) if exe else None, html=True),
-                html_path)
+    _write_html(diagnose(Path(session_dir), exe=Path(exe) if exe else None, html=True,
+                         material_rate=material_rate), html_path)
 
 
 def _write_html(result: object, html_path: str) -> None:

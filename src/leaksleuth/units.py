@@ -1,5 +1,5 @@
 """Figures for people: the one place bytes, rates, durations and p-values are spelled, and the
-one place the sizes and durations users type are parsed.
+one place the sizes, rates and durations users type are parsed.
 
 Every renderer (text, JSON evidence sentences, HTML, the watcher's alerts and tables) spells
 bytes in decimal SI units (``kB``, ``MB``, ``GB``: powers of 1000) and rates per second, so a
@@ -90,3 +90,17 @@ def parse_size(text: str) -> int:
     if not m or unit not in _SIZE_UNITS:
         raise UsageError(f"not a size: {text!r} (examples: 1048576, 64MiB, 100MB)")
     return int(float(m.group(1)) * _SIZE_UNITS[unit])
+
+
+def parse_rate(text: str) -> float:
+    """Bytes per second in ``text``: ``20kB/s``, ``1MiB/s``, ``50000``; a size without
+    ``/s`` is per second, as the watch configuration's growth thresholds are."""
+    s = text.strip()
+    body = s[:-2].rstrip() if s.lower().endswith("/s") else s
+    try:
+        value = parse_size(body)
+    except UsageError:
+        raise UsageError(f"not a rate: {text!r} (examples: 20kB/s, 1MiB/s, 50000)") from None
+    if value <= 0:
+        raise UsageError(f"rate must be positive: {text!r}")
+    return float(value)

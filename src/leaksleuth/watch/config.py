@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from leaksleuth.errors import UsageError
-from leaksleuth.units import parse_duration, parse_size
+from leaksleuth.units import parse_duration, parse_rate, parse_size
 
 LEVELS = ("warning", "critical")
 
@@ -57,6 +57,7 @@ class Schedule:
     backoff_min: float = 30.0
     backoff_max: float = 1800.0
     gdb: bool = False  # layer 3 on targets with a PID on this machine
+    material_rate: float | None = None  # bytes/s that matter to a diagnosis (None: default)
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,21 @@ class _Section:
             return v
         try:
             return parse_size(v)
+        except UsageError as exc:
+            raise UsageError(f"{self._key(key)}: {exc}") from None
+
+    def rate(self, key: str, default: float | None) -> float | None:
+        v = self.raw(key)
+        if v is None:
+            return default
+        if isinstance(v, bool) or not isinstance(v, int | float | str):
+            raise UsageError(f"{self._key(key)}: expected a rate such as \"20kB/s\", got {v!r}")
+        if isinstance(v, int | float):
+            if v <= 0 or not math.isfinite(v):
+                raise UsageError(f"{self._key(key)}: must be a positive rate, got {v!r}")
+            return float(v)
+        try:
+            return parse_rate(v)
         except UsageError as exc:
             raise UsageError(f"{self._key(key)}: {exc}") from None
 
@@ -316,6 +332,7 @@ def parse_config(doc: Mapping[str, Any], *, base: Path | None = None) -> WatchCo
         backoff_min=s.duration("backoff_min", d.backoff_min) or 1.0,
         backoff_max=s.duration("backoff_max", d.backoff_max) or 1.0,
         gdb=s.boolean("gdb", d.gdb),
+        material_rate=s.rate("material_rate", d.material_rate),
     )
     s.done()
     if schedule.step > schedule.window / 3:

@@ -221,7 +221,7 @@ def diagnose_into(staging: Path, *, target: str, pprof_url: str, schedule: Sched
         local = pid is not None and Path(f"/proc/{pid}").exists()
         result = diagnose(session_dir, live=True, pid=pid if local else None,
                           inspector=inspect_pid_maps if (local and schedule.gdb) else None,
-                          html=True)
+                          html=True, material_rate=schedule.material_rate)
         d = result.diagnosis
         (staging / "diagnosis.json").write_text(to_json(d))
         (staging / "report.html").write_text(result.html or "", encoding="utf-8")

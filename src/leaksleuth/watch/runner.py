@@ -322,6 +322,7 @@ class Watcher:
             sig = signal_from(res, rec, now, fresh)
             states, events = evaluate(self.cfg.alerts, self.alerts.get(name, {}), sig, now)
             self.alerts[name] = states
+            self._track_episode(rec, states)
             for level, ev in events:
                 report.events.append((name, level, ev))
                 log.info("%s: %s %s", name, level, ev)
@@ -457,11 +458,45 @@ class Watcher:
                 continue  # evidence this recent is already on disk
             self._wanted.setdefault(name, trigger)
 
+    @staticmethod
+    def _track_episode(rec: TargetRecord, states: dict[str, LevelState]) -> None:
+        """An alert episode runs from the round a level first goes pending (or firing) until
+        no level is; a state restored without its start takes the earliest level's."""
+        active = [st.since for st in states.values() if st.state != "inactive"]
+        if not active:
+            rec.episode_since = None
+        elif rec.episode_since is None:
+            rec.episode_since = min(active)
+
+    def _needs_evidence(self, rec: TargetRecord, now: float) -> bool:
+        """Whether a target in an alert episode still lacks its evidence bundle: none kept
+        since the episode began, and none kept within the flagged cooldown (so a level that
+        flaps does not start a capture each time it comes back). A bundle that retention
+        removed still counts, or a budget too small for one would start a capture per round;
+        a capture of this episode that could not be written waits for the cooldown too."""
+        if rec.episode_since is None:
+            return False
+        if rec.capture_failed_at is not None and rec.capture_failed_at >= rec.episode_since:
+            return False
+        kept = rec.bundle_kept_at
+        if kept is None:  # state written before the keep time was recorded
+            last = self.bundles.get(rec.last_bundle or "")
+            kept = last.created if last is not None else None
+        if kept is None:
+            return True
+        if kept >= rec.episode_since:
+            return False
+        return now - kept >= self.cfg.schedule.diagnose_flagged_every
+
     def _schedule_diagnoses(self, now: float, report: RoundReport) -> None:
         """Fill the free diagnosis slots, most urgent first: requested captures, critical,
         warning, flagged by screening, then the slow schedule (longest undiagnosed first).
         Only ``concurrency`` sessions run at once and nothing queues behind them, so a slow
-        pass over a large fleet never delays the capture of a target that just turned bad."""
+        pass over a large fleet never delays the capture of a target that just turned bad.
+        A target whose alert episode has no evidence yet is captured at once, even if a
+        diagnosis that ended just before the level was reached (and so kept nothing) is within
+        the flagged cooldown; after a failed diagnosis the cooldown and the backoff still
+        hold, so a target that refuses is not retried every round."""
         sched = self.cfg.schedule
         free = sched.concurrency - len(self._jobs)
         if free <= 0:
@@ -483,7 +518,9 @@ class Watcher:
             status = rec.screen.get("status")
             last = rec.diagnosed_at if rec.diagnosed_at is not None else -math.inf
             if level is not None or status in FLAGGED:
-                if now - last >= sched.diagnose_flagged_every:
+                due = now - last >= sched.diagnose_flagged_every or (
+                    level is not None and rec.failures == 0 and self._needs_evidence(rec, now))
+                if due:
                     rank = 0 if level == "critical" else 1 if level is not None else 2
                     cands.append((rank, last, name, level or "flagged", level is not None))
             elif sched.diagnose_every is not None and now - last >= sched.diagnose_every:
@@ -572,6 +609,7 @@ class Watcher:
             except LeaksleuthError as exc:
                 self._error("evidence", f"{job.target}: {exc}", report)
                 self.evidence.discard(out.staging)
+                rec.capture_failed_at = now
             else:
                 self.bundles[bundle.id] = bundle
                 with contextlib.suppress(LeaksleuthError):
@@ -579,6 +617,7 @@ class Watcher:
                                                     bundle.bytes, bundle.verdict,
                                                     bundle.trigger))
                 rec.last_bundle = bundle.id
+                rec.bundle_kept_at = now
                 report.bundles.append(bundle)
                 self.metrics.captures.labels(job.trigger).inc()
                 log.info("%s: evidence bundle %s (%s)", job.target, bundle.path,

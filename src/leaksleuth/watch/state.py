@@ -51,6 +51,9 @@ class TargetRecord:
     heap_floor_bytes: float | None = None
     growth_bytes_per_second: float | None = None
     last_bundle: str | None = None
+    bundle_kept_at: float | None = None  # when ``last_bundle`` was kept
+    capture_failed_at: float | None = None  # a bundle to keep could not be written (disk)
+    episode_since: float | None = None  # start of the current alert episode (pending/firing)
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> TargetRecord:

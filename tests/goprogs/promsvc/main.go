@@ -5,7 +5,8 @@
 //
 // Workload (self-driven, ticker-paced, stops with the process): -garbage bytes/s of
 // short-lived allocations over a -working set, -leak bytes/s kept forever in a map, and
-// -goroutine-leak goroutines/s that block forever. Prints "LISTEN host:port" first.
+// -goroutine-leak goroutines/s that block forever. POST /admin/leak?rate=N changes the leak
+// rate while it runs (a leak that speeds up). Prints "LISTEN host:port" first.
 package main
 
 import (
@@ -20,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -30,6 +32,7 @@ var (
 	working  [][]byte
 	sink     []byte
 	blockers = make(chan struct{})
+	leakRate atomic.Int64 // bytes leaked per second, changed by /admin/leak
 )
 
 func fill(b []byte) {
@@ -38,14 +41,15 @@ func fill(b []byte) {
 	}
 }
 
-func work(garbage, leak, goroutines int) {
+func work(garbage, goroutines int) {
 	const tick = 50 * time.Millisecond
 	perTick := func(rate int) int { return rate / int(time.Second/tick) }
-	g, l := perTick(garbage), perTick(leak)
+	g := perTick(garbage)
 	gor := 0.0
 	next := 0
 	t := time.NewTicker(tick)
 	for range t.C {
+		l := perTick(int(leakRate.Load()))
 		for done := 0; done < g; done += 32 << 10 {
 			b := make([]byte, 32<<10)
 			fill(b)
@@ -126,13 +130,23 @@ func main() {
 		fill(b)
 		working = append(working, b)
 	}
+	leakRate.Store(int64(*leak))
 	http.HandleFunc("/metrics", metricsHandler)
+	http.HandleFunc("/admin/leak", func(w http.ResponseWriter, r *http.Request) {
+		rate, err := strconv.ParseInt(r.URL.Query().Get("rate"), 10, 64)
+		if r.Method != http.MethodPost || err != nil || rate < 0 {
+			http.Error(w, "POST /admin/leak?rate=BYTES_PER_SECOND", http.StatusBadRequest)
+			return
+		}
+		leakRate.Store(rate)
+		fmt.Fprintf(w, "leak %d B/s\n", rate)
+	})
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	fmt.Printf("LISTEN %s\n", ln.Addr())
-	go work(*garbage, *leak, *gl)
+	go work(*garbage, *gl)
 	_ = http.Serve(ln, nil)
 }
