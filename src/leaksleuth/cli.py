@@ -117,19 +117,15 @@ def _with(opts: list[Callable[[FC], FC]]) -> Callable[[FC], FC]:
 
 def _fetch_one(url: str, leaf: str, params: dict[str, str], timeout: str,
                retries: int) -> tuple[bytes, str]:
-    """GET one profile of a pprof endpoint base URL; (body, source name).
+    """GET one profile of a pprof endpoint; (body, source name).
 
-    ``http://host:6060`` and ``http://host:6060/debug/pprof`` both mean the endpoint base, and
-    a URL already ending in ``/NAME`` is taken as it is.
+    ``http://host:6060``, ``http://host:6060/debug/pprof`` and a pasted profile URL
+    (``.../debug/pprof/heap``) all mean the endpoint whose ``leaf`` is fetched, as in ``collect``.
     """
-    from urllib.parse import urlsplit
-
-    from leaksleuth.collect.client import PprofClient, redact_url
+    from leaksleuth.collect.client import PprofClient, pprof_path, redact_url
     from leaksleuth.units import parse_duration
 
-    path = urlsplit(url).path.rstrip("/") or "/debug/pprof"
-    if not path.endswith("/" + leaf):
-        path += "/" + leaf
+    path = pprof_path(url) + "/" + leaf
     with PprofClient(url, timeout=parse_duration(timeout), retries=retries) as client:
         resp = client.get(path, params)
         return resp.body, redact_url(client.origin) + resp.request
