@@ -294,14 +294,10 @@ def sessions_cmd(directory: str | None, as_json: bool) -> None:
     import time
     from pathlib import Path
 
-    from leaksleuth.collect.store import INDEX_NAME, Store, summarize
-    from leaksleuth.errors import StoreError
+    from leaksleuth.collect.store import INDEX_NAME, Store, probe, summarize
 
     root = Path(_session_root(directory))
-    try:
-        single = (root / INDEX_NAME).is_file()
-    except OSError as exc:  # e.g. a name too long
-        raise StoreError(f"{root}: cannot open ({exc.strerror})") from None
+    single = probe(root / INDEX_NAME, Path.is_file, root)
     # a session directory itself lists just that session
     rows = [summarize(root)] if single else Store(root).sessions()
     if as_json:
