@@ -15,7 +15,7 @@ the service's own code.
 A stack without own code still needs a name, and what says most depends on what the stack is:
 ``site_function`` (an allocation: the innermost frame that is not the runtime),
 ``goroutine_function`` (a goroutine: its start function) and ``group_frame`` (the goroutine
-table's column, as the ``goroutines`` command has always shown it).
+table's column: the innermost frame below the runtime's leaf frames).
 """
 
 from __future__ import annotations
