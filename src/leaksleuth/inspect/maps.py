@@ -22,11 +22,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
-
 from leaksleuth.errors import InspectError
 from leaksleuth.inspect.buildinfo import BuildInfo, read_buildinfo
+from leaksleuth.inspect.elf import open_elf
 from leaksleuth.inspect.findings import MapFinding
 from leaksleuth.inspect.gdb import GCORE_HINT, GdbBackend, check_pid, run_script
 
@@ -358,16 +356,9 @@ def _exe_of_pid(pid: int) -> Path:
 
 
 def _check_core(core: Path) -> None:
-    try:
-        with core.open("rb") as fh:
-            if ELFFile(fh).header["e_type"] != "ET_CORE":
-                raise InspectError(f"{core} is not a core file")
-    except FileNotFoundError:
-        raise InspectError(f"{core}: no such core file") from None
-    except ELFError:
-        raise InspectError(f"{core} is not a core file (not ELF)") from None
-    except OSError as exc:
-        raise InspectError(f"{core}: cannot read ({exc.strerror})") from None
+    with open_elf(core, "core file", f"{core} is not a core file (not ELF)") as elf:
+        if elf.header["e_type"] != "ET_CORE":
+            raise InspectError(f"{core} is not a core file")
 
 
 def load_target_buildinfo(exe: Path, what: str) -> BuildInfo:

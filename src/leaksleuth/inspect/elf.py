@@ -1,0 +1,40 @@
+"""Opening a user's ELF file (executable or core) with pyelftools, and the errors every
+inspect command gives for one it cannot use: no such file, not ELF, unreadable."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+
+from leaksleuth.errors import InspectError
+
+
+@contextmanager
+def open_elf(path: Path, what: str = "executable", not_elf: str | None = None
+             ) -> Iterator[ELFFile]:
+    """The parsed ELF file at ``path``, open for the ``with`` block; a missing, unreadable or
+    malformed file (also when a section read inside the block fails) is an ``InspectError``
+    naming ``what`` it should have been (``not_elf``: the message for a file that is not ELF).
+    """
+    bad = not_elf or f"{path} is not an ELF {what}"
+    try:
+        fh = path.open("rb")
+    except FileNotFoundError:
+        raise InspectError(f"{path}: no such {what}") from None
+    except OSError as exc:
+        raise InspectError(f"{path}: cannot read ({exc.strerror})") from None
+    with fh:
+        try:
+            elf = ELFFile(fh)
+        except ELFError:
+            raise InspectError(bad) from None
+        try:
+            yield elf
+        except ELFError:
+            raise InspectError(bad) from None
+        except OSError as exc:
+            raise InspectError(f"{path}: cannot read ({exc.strerror})") from None
