@@ -604,15 +604,14 @@ def classify_cmd(target: str, exe: str | None, pid: int | None, as_json: bool,
 
     from leaksleuth.errors import UsageError
     from leaksleuth.inspect.classify import classify_heap_stacks, summarize
+    from leaksleuth.inspect.elf import exe_of_pid
     from leaksleuth.inspect.text import render_classification
     from leaksleuth.profile.formats import read_bytes
     from leaksleuth.profile.text import parse_heap_text
 
     if (exe is None) == (pid is None):
         raise UsageError("give either --exe BIN or --pid PID")
-    exe_path = Path(exe) if exe is not None else Path(f"/proc/{pid}/exe")
-    if pid is not None and not exe_path.exists():
-        raise UsageError(f"no process with PID {pid}")
+    exe_path = Path(exe) if exe is not None else exe_of_pid(pid or 0)
     if target.startswith(("http://", "https://")):
         data, source = _fetch_one(target, "heap", {"debug": "1"}, timeout, retries)
     else:

@@ -1,8 +1,10 @@
 """Opening a user's ELF file (executable or core) with pyelftools, and the errors every
-inspect command gives for one it cannot use: no such file, not ELF, unreadable."""
+inspect command gives for one it cannot use: no such file, not ELF, unreadable; and finding
+the executable of a running process."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,3 +40,23 @@ def open_elf(path: Path, what: str = "executable", not_elf: str | None = None
             raise InspectError(bad) from None
         except OSError as exc:
             raise InspectError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def check_alive(pid: int) -> None:
+    """``InspectError`` for a PID with no process behind it."""
+    if pid <= 0 or not Path(f"/proc/{pid}").exists():
+        raise InspectError(f"no process with PID {pid}")
+
+
+def exe_of_pid(pid: int) -> Path:
+    """The executable of process ``pid``: its path; ``/proc/PID/exe`` itself when the file
+    was replaced or deleted (the kernel still holds it open)."""
+    check_alive(pid)
+    try:
+        target = os.readlink(f"/proc/{pid}/exe")
+    except OSError as exc:
+        raise InspectError(f"cannot find the executable of PID {pid} ({exc.strerror}); pass "
+                           "--exe") from None
+    if target.endswith(" (deleted)") or not Path(target).exists():
+        return Path(f"/proc/{pid}/exe")
+    return Path(target)
