@@ -180,4 +180,3 @@ def parse_size(text: str) -> int:
     if not m or unit not in _SIZE_UNITS:
         raise UsageError(f"not a size: {text!r} (examples: 1048576, 64MiB, 100MB)")
     return int(float(m.group(1)) * _SIZE_UNITS[unit])
-
