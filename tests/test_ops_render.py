@@ -8,7 +8,7 @@ import json
 from leaksleuth.profile import summary
 from leaksleuth.profile.pprof import parse_pprof
 from leaksleuth.report import tables
-from leaksleuth.units import go_duration, pprof_label
+from leaksleuth.units import go_duration, human_time, pprof_label
 from pprofbuild import Builder
 
 
@@ -22,6 +22,15 @@ def test_durations_like_go() -> None:
     assert go_duration(90_000_000_000) == "1m30s"
     assert go_duration(3_600_000_000_000) == "1h0m0s"
     assert go_duration(-30_000_000_000) == "-30s"
+
+
+def test_moments_are_utc_everywhere() -> None:
+    """One spelling of a moment: the Time line of top, the text/HTML reports, the outage
+    sentence (time of day) and the sessions table (its column says UTC)."""
+    t = 1_767_225_909.9  # 2026-01-01 00:05:09.9 UTC
+    assert human_time(t) == "2026-01-01 00:05:09 UTC"
+    assert human_time(t, date=False) == "00:05:09 UTC"
+    assert human_time(t, zone=False) == "2026-01-01 00:05:09"
 
 
 def test_scaled_labels_like_pprof() -> None:

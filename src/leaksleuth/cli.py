@@ -291,7 +291,6 @@ def sessions_cmd(directory: str | None, as_json: bool) -> None:
     ./leaksleuth-sessions. Move sessions with 'leaksleuth export' and 'leaksleuth import'.
     """
     import json
-    import time
     from pathlib import Path
 
     from leaksleuth.collect.store import INDEX_NAME, Store, probe, summarize
@@ -312,14 +311,11 @@ def sessions_cmd(directory: str | None, as_json: bool) -> None:
     table = Table("session", "target", "from (UTC)", "span", "snapshots", "failed", "Go",
                   "status", box=None)
 
-    def stamp(t: float) -> str:
-        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
-
-    from leaksleuth.units import human_duration
+    from leaksleuth.units import human_duration, human_time
 
     for r in rows:
         span = human_duration((r.ended or r.started) - r.started)
-        table.add_row(r.id, r.target, stamp(r.started), span, str(r.snapshots),
+        table.add_row(r.id, r.target, human_time(r.started, zone=False), span, str(r.snapshots),
                       str(r.failed_ticks), r.go_version or "?", r.status)
     # piped output keeps whole cells (a terminal gets rich's own fitting)
     Console(width=None if sys.stdout.isatty() else 250).print(table)

@@ -6,13 +6,14 @@ bytes in decimal SI units (``kB``, ``MB``, ``GB``: powers of 1000) and rates per
 figure reads the same in the diagnosis sentence and on the card beside it. The pprof-style
 ``top``/``diff`` tables (``report.tables``) use the second spelling here, pprof's own
 (``pprof_label``, ``go_duration``), so they can be compared with ``go tool pprof`` byte for
-byte. Input accepts both ``MB`` and ``MiB``.
+byte. Moments are UTC (``human_time``). Input accepts both ``MB`` and ``MiB``.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import time
 
 from leaksleuth.errors import UsageError
 
@@ -48,6 +49,14 @@ def human_duration(seconds: float) -> str:
     if seconds < 172800:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.1f} d"
+
+
+def human_time(ts: float, *, date: bool = True, zone: bool = True) -> str:
+    """A moment in UTC: ``2026-01-31 14:05:09 UTC``; ``date=False`` for the time of day
+    (sentences about one session), ``zone=False`` under a column that says UTC."""
+    t = time.gmtime(ts)
+    out = time.strftime("%Y-%m-%d %H:%M:%S" if date else "%H:%M:%S", t)
+    return out + " UTC" if zone else out
 
 
 def human_p(p: float | None) -> str:

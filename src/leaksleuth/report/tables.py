@@ -22,14 +22,13 @@ percentages are of the absolute total, as in pprof.
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from leaksleuth.profile.summary import TopResult
 from leaksleuth.textsafe import printable
-from leaksleuth.units import go_duration, pprof_label, pprof_scale
+from leaksleuth.units import go_duration, human_time, pprof_label, pprof_scale
 
 if TYPE_CHECKING:  # rich costs ~40 ms to import: only a terminal needs it
     from rich.console import Console
@@ -79,8 +78,7 @@ def header_lines(result: TopResult, files: Sequence[str] = ()) -> list[str]:
         lines.append("File: " + " - ".join(shown) if len(shown) > 1 else f"File: {shown[0]}")
     lines.append(f"Type: {printable(result.sample_type)}")
     if result.time_nanos:
-        t = _dt.datetime.fromtimestamp(result.time_nanos / 1e9, tz=_dt.UTC)
-        lines.append("Time: " + t.strftime("%Y-%m-%d %H:%M:%S UTC"))
+        lines.append("Time: " + human_time(result.time_nanos / 1e9))
     if result.duration_nanos:
         lines.append(f"Duration: {go_duration(result.duration_nanos)}")
     if result.filters:
