@@ -139,10 +139,10 @@ def _gather_inputs(series: SessionSeries, *, pid: int | None, exe: Path | None,
     """Read the executable and (with a pid) the maps; a failing gdb becomes a note."""
     notes: list[str] = []
     if exe is None and pid is not None:
-        from leaksleuth.inspect.elf import exe_of_pid
+        from leaksleuth.inspect.elf import running_image
 
         try:
-            exe = exe_of_pid(pid)
+            exe = running_image(pid)
         except InspectError as exc:
             notes.append(f"{exc}; classification from profiles only")
     facts = None
@@ -179,7 +179,7 @@ def diagnose(
     ``Diagnosis`` (and with ``html`` its page) out, each stored profile parsed at most once.
 
     ``live`` (``diagnose``, ``demo``, ``watch``): the process is still there, so read its
-    executable (``exe``, or the process's) and, with ``inspector``, its maps now, and save
+    executable (``exe``, or ``/proc/PID/exe``) and, with ``inspector``, its maps now, and save
     them beside the session (``analysis-inputs.json``). Otherwise (``analyze``, ``report``)
     use what a live run saved; ``exe`` still reads an executable given now. ``maps`` and
     ``facts`` override both (tests, replays).

@@ -600,14 +600,14 @@ def classify_cmd(target: str, exe: str | None, pid: int | None, as_json: bool,
 
     from leaksleuth.errors import UsageError
     from leaksleuth.inspect.classify import classify_heap_stacks, summarize
-    from leaksleuth.inspect.elf import exe_of_pid
+    from leaksleuth.inspect.elf import running_image
     from leaksleuth.inspect.text import render_classification
     from leaksleuth.profile.formats import read_bytes
     from leaksleuth.profile.text import parse_heap_text
 
     if (exe is None) == (pid is None):
         raise UsageError("give either --exe BIN or --pid PID")
-    exe_path = Path(exe) if exe is not None else exe_of_pid(pid or 0)
+    exe_path = Path(exe) if exe is not None else running_image(pid or 0)
     if target.startswith(("http://", "https://")):
         data, source = _fetch_one(target, "heap", {"debug": "1"}, timeout, retries)
     else:

@@ -48,9 +48,17 @@ def check_alive(pid: int) -> None:
         raise InspectError(f"no process with PID {pid}")
 
 
+def running_image(pid: int) -> Path:
+    """``/proc/PID/exe``: the very file process ``pid`` runs, to read PCs from. Its path may
+    name another file by now (a rebuild renamed over it); this one cannot."""
+    check_alive(pid)
+    return Path(f"/proc/{pid}/exe")
+
+
 def exe_of_pid(pid: int) -> Path:
-    """The executable of process ``pid``: its path; ``/proc/PID/exe`` itself when the file
-    was replaced or deleted (the kernel still holds it open)."""
+    """The executable of process ``pid`` by its path, for gdb (which follows ``/proc/PID/exe``
+    to the file's name anyway); ``/proc/PID/exe`` itself when the file was replaced or
+    deleted (the kernel still holds it open)."""
     check_alive(pid)
     try:
         target = os.readlink(f"/proc/{pid}/exe")
