@@ -1,6 +1,6 @@
 """Deterministic profiles for the golden-output tests: deep stacks through many functions,
 inlined frames, recursion, `bytes` labels and a drop_frames pattern, written as gzipped
-pprof by ``pprof_encode.write_pprof`` (seeded: the same bytes on every run)."""
+pprof by ``pprofencode.write_pprof`` (seeded: the same bytes on every run)."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def golden_profile(n: int, seed: int, funcs: int = 60) -> Profile:
 
 def write_inputs(d: Path) -> dict[str, Path]:
     """base.pb.gz and new.pb.gz (NEW holds BASE's stacks grown and more) under ``d``."""
-    from leaksleuth.profile.pprof_encode import write_pprof
+    from pprofencode import write_pprof
 
     out = {"base": d / "base.pb.gz", "new": d / "new.pb.gz"}
     out["base"].write_bytes(write_pprof(golden_profile(3000, 1)))

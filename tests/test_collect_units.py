@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from leaksleuth.collect import session as session_mod
-from leaksleuth.collect.client import FetchError, PprofClient, Response, redact_url
+from leaksleuth.collect.client import FetchError, PprofClient, Response, pprof_path, redact_url
 from leaksleuth.collect.collector import (
     CollectConfig,
     TickResult,
@@ -395,6 +395,9 @@ def test_base_path_from_the_url() -> None:
     assert CollectConfig(url="http://h:1/debug/pprof/heap?debug=1").pprof_path == "/debug/pprof"
     assert CollectConfig(url="http://h:1/admin/pprof/").pprof_path == "/admin/pprof"
     assert CollectConfig(url="http://h:1/x", base_path="/y/").pprof_path == "/y"
+    # the commands that fetch one profile (goroutines, classify) use the same code
+    assert pprof_path("http://h:1/debug/pprof/heap") + "/goroutine" == "/debug/pprof/goroutine"
+    assert pprof_path("http://h:1/", "") == ""
 
 
 def test_wrong_base_path_hints(tmp_path: Path) -> None:

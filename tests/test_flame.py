@@ -14,8 +14,8 @@ from flamehelp import HEAP_TYPES, make_profile
 from leaksleuth.cli import main
 from leaksleuth.errors import UsageError
 from leaksleuth.profile.model import Function, Line, Location, Profile, ValueType
-from leaksleuth.profile.pprof_encode import write_pprof
 from leaksleuth.report.flame import OTHER_PREFIX, build_flame
+from pprofencode import write_pprof
 
 
 def child(node: dict[str, Any], name: str) -> dict[str, Any]:

@@ -3,54 +3,23 @@
 The inputs are committed: ``golden/session`` is a real session recorded once from
 ``scenarios/goroutine_chan`` under Go 1.26.6 (six snapshots), and its profiles serve ``top``,
 ``diff`` and ``goroutines``. The commands run in-process exactly as a user runs them. Any
-change to what a user sees shows up here as a diff; when the change is meant, regenerate with
-``python -m pytest tests/test_golden.py --update-golden`` (or ``LEAKSLEUTH_UPDATE_GOLDEN=1``)
-and review the changed files under ``tests/golden/expected`` like code.
+change to what a user sees shows up here as a diff; the harness and its update switch are
+``support.golden``.
 """
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
 import pytest
 
 from leaksleuth.cli import main
-from leaksleuth.report import html as html_report
+from support.golden import GOLDEN, html_stable
+from support.golden import check_golden as check
 
-GOLDEN = Path(__file__).resolve().parent / "golden"
 SESSION = GOLDEN / "session"
-EXPECTED = GOLDEN / "expected"
 SNAP = SESSION / "snapshots"
-
-
-def html_stable(page: str) -> str:
-    """The page without what is not ours to pin: the vendored library files (their versions
-    are checked by scripts/bundle_assets.py) and the time of generation."""
-    assets = html_report._assets()
-    for i, text in enumerate((*assets.styles, *assets.scripts)):
-        page = page.replace(text, f"[asset {i}]")
-    return re.sub(r"at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\.", "at [generated] UTC.", page)
-
-
-def check(name: str, actual: bytes, update: bool) -> None:
-    path = EXPECTED / name
-    if update:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(actual)
-        return
-    assert path.exists(), f"{path} missing: run with --update-golden once and commit it"
-    expected = path.read_bytes()
-    if actual != expected:
-        # show the first differing line, not two walls of text
-        a, e = actual.decode(errors="replace"), expected.decode(errors="replace")
-        for n, (la, le) in enumerate(zip(a.splitlines(), e.splitlines(), strict=False), 1):
-            if la != le:
-                pytest.fail(f"{name}:{n} differs from the golden file\n got: {la!r}\n"
-                            f"want: {le!r}\n(meant? rerun with --update-golden and review)")
-        pytest.fail(f"{name}: {len(actual)} bytes, golden has {len(expected)} "
-                    "(meant? rerun with --update-golden and review)")
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> bytes:

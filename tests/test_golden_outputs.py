@@ -1,25 +1,18 @@
-"""`top`, `diff` and `flame` output byte for byte against golden files.
-
-The golden files were written by the code before the profile reader moved its hot loops to
-C, so these tests hold the output to what it was. After a deliberate change of output,
-rewrite them with ``LEAKSLEUTH_UPDATE_GOLDEN=1 python -m pytest tests/test_golden_outputs.py``
-and review the diff.
+"""`top`, `diff` and `flame` output byte for byte against golden files, on large generated
+profiles (``goldenprof``: deep stacks, many functions, a base and a new profile), where the
+reader's batching and the C loops are exercised; the harness and its update switch are
+``support.golden``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import re
 from pathlib import Path
 
 import pytest
 
 from goldenprof import write_inputs
 from leaksleuth.cli import main
-
-GOLDEN = Path(__file__).parent / "golden"
-UPDATE = os.environ.get("LEAKSLEUTH_UPDATE_GOLDEN") == "1"
+from support.golden import check_golden, page_digest
 
 CASES: dict[str, list[str]] = {
     "top": ["top", "{new}"],
@@ -32,19 +25,6 @@ CASES: dict[str, list[str]] = {
     "flame": ["flame", "{new}", "--html", "{out}"],
     "flame_base": ["flame", "{new}", "--base", "{base}", "--html", "{out}"],
 }
-_STAMP = re.compile(r" at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC")
-_DATA = re.compile(r'<script type="application/json" id="leaksleuth-data">(.*?)</script>', re.S)
-
-
-def page_digest(html: str) -> str:
-    """A flame page as its data (the tree, in full) and a digest of the rest (the template
-    and the vendored scripts, ~300 KB), without its generation time."""
-    html = _STAMP.sub("", html)
-    m = _DATA.search(html)
-    assert m is not None, "no data block in the page"
-    rest = html[: m.start(1)] + html[m.end(1) :]
-    return f"{m.group(1)}\n--- the page around the data: sha256 " \
-           f"{hashlib.sha256(rest.encode()).hexdigest()}\n"
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +34,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_output_matches_golden(case: str, inputs: dict[str, Path], tmp_path: Path,
-                               capsys: pytest.CaptureFixture[str]) -> None:
+                               capsys: pytest.CaptureFixture[str], update_golden: bool) -> None:
     out = tmp_path / "out.html"
     argv = [a.format(new=inputs["new"], base=inputs["base"], out=out) for a in CASES[case]]
     assert main(argv) == 0
@@ -64,8 +44,4 @@ def test_output_matches_golden(case: str, inputs: dict[str, Path], tmp_path: Pat
     got = got.replace(str(tmp_path), "TMP").replace(str(inputs["new"].parent), "IN")
     if out.exists():
         got = page_digest(got)
-    path = GOLDEN / f"{case}.txt"
-    if UPDATE:
-        path.write_text(got, encoding="utf-8")
-    assert path.exists(), f"no golden file {path.name}: run with LEAKSLEUTH_UPDATE_GOLDEN=1"
-    assert got == path.read_text(encoding="utf-8")
+    check_golden(f"deep/{case}.txt", got.encode("utf-8"), update_golden)

@@ -220,3 +220,38 @@ def test_write_failures_exit_4(args: list[str], hostile_session: Path, inputs: d
     res = run_cli(*[a.format(s=hostile_session, tmp=tmp_path, dump=inputs["long-name"])
                     for a in args])
     check(res, 4, "missing-dir")
+
+
+# --- the same failure, the same exit code in every command ---------------------------------
+
+
+def _gone_pid() -> int:
+    """The PID of a process that has exited and been reaped."""
+    import subprocess
+
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.mark.parametrize("args, code, words", [
+    # a profile file that is not there: a bad command line, exit 2
+    (["top", "{tmp}/nope"], 2, ("no such file",)),
+    (["diff", "{tmp}/nope", "{tmp}/nope"], 2, ("no such file",)),
+    (["goroutines", "{tmp}/nope"], 2, ("no such file",)),
+    (["flame", "{tmp}/nope", "--html", "{tmp}/f.html"], 2, ("no such file",)),
+    (["classify", "{tmp}/nope", "--exe", sys.executable], 2, ("no such file",)),
+    # a process that is not there: an inspection failure, exit 6 (gdb or not)
+    (["maps", "--pid", "{pid}"], 6, ("no process with PID",)),
+    (["classify", "{heap}", "--pid", "{pid}"], 6, ("no process with PID",)),
+    # an executable or core that is not there: exit 6
+    (["classify", "{heap}", "--exe", "{tmp}/nope"], 6, ("no such executable",)),
+    (["maps", "--core", "{tmp}/nope", "--exe", sys.executable], 6, ("no such core file",)),
+])
+def test_same_failure_same_exit_code(args: list[str], code: int, words: tuple[str, ...],
+                                     tmp_path: Path) -> None:
+    heap = tmp_path / "heap.txt"
+    heap.write_text("heap profile: 0: 0 [0: 0] @ heap/1048576\n")
+    pid = _gone_pid()
+    res = run_cli(*[a.format(tmp=tmp_path, pid=pid, heap=heap) for a in args])
+    check(res, code, *words)

@@ -16,7 +16,14 @@ import pytest
 from inspect_support import assert_running
 from leaksleuth.errors import InspectError
 from leaksleuth.inspect import gdb as gdbmod
-from leaksleuth.inspect.buildinfo import BuildInfo, _parse_modinfo, parse_go_version
+from leaksleuth.inspect.buildinfo import (
+    BuildInfo,
+    _parse_modinfo,
+    gnu_build_id,
+    parse_go_version,
+    read_buildinfo,
+)
+from leaksleuth.inspect.elf import open_elf
 from leaksleuth.inspect.gdb import (
     BEGIN,
     END,
@@ -26,7 +33,8 @@ from leaksleuth.inspect.gdb import (
     is_stopped,
     run_script,
 )
-from leaksleuth.inspect.maps import alloc_size, reports_from_document
+from leaksleuth.inspect.maps import _check_core, alloc_size, reports_from_document
+from leaksleuth.inspect.pclntab import PcTable
 
 
 def test_alloc_size_follows_go_size_classes() -> None:
@@ -185,3 +193,39 @@ def test_ensure_running_leaves_a_running_process_alone(sleeper: int) -> None:
     time.sleep(0.05)
     assert ensure_running(sleeper, settle=0.05) is True
     assert_running(sleeper)
+
+
+def _core_header(path: Path) -> Path:
+    """A minimal ELF64 core header (e_type ET_CORE): enough for the checks, no gcore."""
+    hdr = bytearray(64)
+    hdr[:16] = b"\x7fELF\x02\x01\x01" + bytes(9)
+    hdr[16:18] = (4).to_bytes(2, "little")
+    hdr[18:20] = (62).to_bytes(2, "little")
+    hdr[20:24] = (1).to_bytes(4, "little")
+    hdr[52:54] = (64).to_bytes(2, "little")
+    path.write_bytes(bytes(hdr))
+    return path
+
+
+def test_every_elf_reader_gives_the_same_errors(tmp_path: Path) -> None:
+    """Build info, .gopclntab and the core check open ELF files one way (inspect.elf)."""
+    missing, junk = tmp_path / "nope", tmp_path / "junk"
+    junk.write_bytes(b"not an ELF file at all" * 10)
+    for read in (read_buildinfo, PcTable):
+        with pytest.raises(InspectError, match="nope: no such executable"):
+            read(missing)
+        with pytest.raises(InspectError, match="junk is not an ELF executable"):
+            read(junk)
+        with pytest.raises(InspectError, match="cannot read"):
+            read(tmp_path)  # a directory
+    with pytest.raises(InspectError, match="no such core file"):
+        _check_core(missing)
+    with pytest.raises(InspectError, match=r"is not a core file \(not ELF\)"):
+        _check_core(junk)
+    exe = Path(os.path.realpath("/proc/self/exe"))
+    with pytest.raises(InspectError, match=r"is not a core file$"):
+        _check_core(exe)
+    _check_core(_core_header(tmp_path / "core.1"))
+    with open_elf(exe) as elf:
+        assert elf.header["e_type"] in ("ET_EXEC", "ET_DYN")
+    assert gnu_build_id(junk) is None and gnu_build_id(missing) is None

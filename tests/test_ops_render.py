@@ -8,16 +8,38 @@ import json
 from leaksleuth.profile import summary
 from leaksleuth.profile.pprof import parse_pprof
 from leaksleuth.report import tables
+from leaksleuth.units import go_duration, human_time, pprof_label
 from pprofbuild import Builder
 
 
+def test_durations_like_go() -> None:
+    """time.Duration.String, which pprof prints on its Duration line."""
+    assert go_duration(0) == "0s"
+    assert go_duration(999) == "999ns"
+    assert go_duration(1_500) == "1.5µs"
+    assert go_duration(500_000_000) == "500ms"
+    assert go_duration(1_500_000_000) == "1.5s"
+    assert go_duration(90_000_000_000) == "1m30s"
+    assert go_duration(3_600_000_000_000) == "1h0m0s"
+    assert go_duration(-30_000_000_000) == "-30s"
+
+
+def test_moments_are_utc_everywhere() -> None:
+    """One spelling of a moment: the Time line of top, the text/HTML reports, the outage
+    sentence (time of day) and the sessions table (its column says UTC)."""
+    t = 1_767_225_909.9  # 2026-01-01 00:05:09.9 UTC
+    assert human_time(t) == "2026-01-01 00:05:09 UTC"
+    assert human_time(t, date=False) == "00:05:09 UTC"
+    assert human_time(t, zone=False) == "2026-01-01 00:05:09"
+
+
 def test_scaled_labels_like_pprof() -> None:
-    assert tables.scaled_label(0, "bytes", "minimum") == "0"
-    assert tables.scaled_label(1536, "bytes", "kB") == "1.50kB"
-    assert tables.scaled_label(2 << 20, "bytes", "MB") == "2MB"
-    assert tables.scaled_label(-983520, "bytes", "kB") == "-960.47kB"
-    assert tables.scaled_label(1234, "count", "count") == "1234"
-    assert tables.scaled_label(1500, "nanoseconds", "minimum") == "1.50us"
+    assert pprof_label(0, "bytes", "minimum") == "0"
+    assert pprof_label(1536, "bytes", "kB") == "1.50kB"
+    assert pprof_label(2 << 20, "bytes", "MB") == "2MB"
+    assert pprof_label(-983520, "bytes", "kB") == "-960.47kB"
+    assert pprof_label(1234, "count", "count") == "1234"
+    assert pprof_label(1500, "nanoseconds", "minimum") == "1.50us"
     assert tables.percentage(1, 3) == "33.33%"
     assert tables.percentage(-5, 10) == "50.00%"  # of the absolute value, as pprof
     assert tables.percentage(1, 20000) == "0.005%"

@@ -18,8 +18,8 @@ from leaksleuth.errors import ProfileError
 from leaksleuth.profile import pprof
 from leaksleuth.profile.formats import load_profile
 from leaksleuth.profile.model import Function, Labels, Line, Location, Mapping, Profile, ValueType
-from leaksleuth.profile.pprof_encode import write_pprof
 from pprofbuild import Builder, resolved
+from pprofencode import write_pprof
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 

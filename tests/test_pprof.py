@@ -12,8 +12,8 @@ import pytest
 from leaksleuth.errors import ProfileError
 from leaksleuth.profile import pprof
 from leaksleuth.profile.formats import load_profile, read_profile
-from leaksleuth.profile.pprof_encode import write_pprof
 from pprofbuild import Builder, field_bytes, field_varint, resolved
+from pprofencode import write_pprof
 from support.goservice import TESTS_DIR, build_or_skip
 
 
@@ -129,7 +129,7 @@ def test_c_decoder_takes_what_go_writes_and_agrees_with_the_reference() -> None:
     """The C sample decoder (not its fallback) reads a deep, labelled, inlined profile, and
     the result equals the per-message reference decoder's."""
     from goldenprof import golden_profile
-    from leaksleuth.profile.pprof_encode import encode_pprof
+    from pprofencode import encode_pprof
 
     data = encode_pprof(golden_profile(400, 3))
     lay = pprof._scan(data)

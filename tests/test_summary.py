@@ -19,7 +19,7 @@ from leaksleuth.errors import ProfileError
 from leaksleuth.forked import Forked
 from leaksleuth.profile import gunzip, pprof, summary
 from leaksleuth.profile.model import Function, Labels, Line, Location, Profile, ValueType
-from leaksleuth.profile.pprof_encode import write_pprof
+from pprofencode import write_pprof
 
 
 def _profile(n: int) -> Profile:

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from leaksleuth.errors import ProfileError
 from leaksleuth.profile.formats import Format, detect, load_profile
-from leaksleuth.profile.frames import normalize_function, own_frame
+from leaksleuth.profile.frames import normalize_function, own_frame, sample_functions
 from leaksleuth.profile.model import GoroutineDump, MemStats, Profile
 from leaksleuth.profile.text import (
     dump_to_profile,
@@ -28,7 +28,6 @@ from leaksleuth.profile.text import (
     parse_goroutine_text,
     parse_heap_text,
     scale_heap_sample,
-    symbolized_functions,
 )
 from support.goroutinegen import run_goroutinegen
 from support.goservice import GO_VERSIONS
@@ -230,7 +229,7 @@ def test_heap_text_keeps_raw_pcs_including_runtime() -> None:
     assert prof.function(locs[2].lines[0].function_id).name == "main.allocMap"
     assert locs[2].lines[0].line == 90
     assert prof.function(locs[3].lines[0].function_id).filename == "/src/main.go"
-    assert symbolized_functions(prof, 0) == ("main.allocMap", "main.main")
+    assert sample_functions(prof, 0) == ("main.allocMap", "main.main")
 
 
 def test_heap_text_pprof_view_drops_unsymbolised_pcs() -> None:
@@ -252,7 +251,7 @@ def test_heap_text_inlined_frames_share_a_location() -> None:
 
 def test_heap_text_runtime_only_stack_is_symbolised() -> None:
     prof, _ = parse_heap_text(HEAP, "heap.txt")
-    assert symbolized_functions(prof, 2, drop_runtime_leaf=False) == (
+    assert sample_functions(prof, 2, drop_runtime_leaf=False) == (
         "runtime.saveg", "runtime.doRecordGoroutineProfile.func1")
 
 
@@ -290,7 +289,7 @@ def test_goroutine_text_counts_and_labels() -> None:
     rows = {(int(s), prof.strings[k], prof.strings[v]) for s, k, v in zip(
         prof.str_labels.sample, prof.str_labels.key, prof.str_labels.value, strict=True)}
     assert rows == {(1, "handler", "upload"), (1, "tenant", 'a "quoted" one')}
-    assert symbolized_functions(prof, 2) == ("time.Sleep", "main.sleeper")
+    assert sample_functions(prof, 2) == ("time.Sleep", "main.sleeper")
     # PCs on the '@' line are shared between records: one location per PC
     assert prof.stack(0).tolist() == prof.stack(1).tolist()
 
@@ -325,7 +324,7 @@ def test_goroutine_dump_grammar() -> None:
 
 def test_dump_to_profile_counts_and_inlining() -> None:
     prof = dump_to_profile(parse_goroutine_dump(DUMP, "g2.txt"))
-    counts = {symbolized_functions(prof, i, drop_runtime_leaf=False): int(prof.values[i, 0])
+    counts = {sample_functions(prof, i, drop_runtime_leaf=False): int(prof.values[i, 0])
               for i in range(prof.n_samples)}
     assert counts[("main.blockOnChan",)] == 3  # goroutines 20, 21 and 25
     assert prof.values.sum() == 7
@@ -434,7 +433,7 @@ def _check_result(result: Any) -> None:
         assert result.stack_locations.min() >= 1 and result.stack_locations.max() <= len(
             result.locations)
     for i in range(result.n_samples):
-        symbolized_functions(result, i)
+        sample_functions(result, i)
 
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -535,7 +534,7 @@ def _per_stack(prof: Profile) -> dict[tuple[str, ...], np.ndarray]:
     for i in range(prof.n_samples):
         if not prof.values[i].any():
             continue
-        key = tuple(normalize_function(n) for n in symbolized_functions(prof, i))
+        key = tuple(normalize_function(n) for n in sample_functions(prof, i))
         out[key] = out.get(key, 0) + prof.values[i]
     return out
 
@@ -581,7 +580,7 @@ def _labels_by_own_frame(prof: Profile) -> dict[str, set[tuple[str, str]]]:
         rows = {(prof.strings[k], prof.strings[v])
                 for s, k, v in zip(lab.sample, lab.key, lab.value, strict=True) if s == i}
         if rows:
-            own = own_frame([normalize_function(n) for n in symbolized_functions(prof, i)])
+            own = own_frame([normalize_function(n) for n in sample_functions(prof, i)])
             out.setdefault(own, set()).update(rows)
     return out
 
@@ -594,7 +593,7 @@ def test_goroutine_labels_agree(captured: Captured) -> None:
     want = {"main.labelledWaiter": {("worker", "labelled"), ("tenant", 'a "b"')}}
     assert _labels_by_own_frame(text) == _labels_by_own_frame(pb) == want
     i = next(i for i in range(text.n_samples)
-             if "main.labelledWaiter" in symbolized_functions(text, i))
+             if "main.labelledWaiter" in sample_functions(text, i))
     assert int(text.values[i, 0]) == captured.groups["main.labelledWaiter"] == 3
 
 

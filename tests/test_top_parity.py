@@ -18,7 +18,7 @@ import refops
 from leaksleuth.cli import main
 from leaksleuth.profile import pprof, summary
 from leaksleuth.profile.formats import read_profile
-from leaksleuth.profile.pprof_encode import write_pprof
+from pprofencode import write_pprof
 from pprofhelp import assert_close, parse_top, parse_value, run_pprof
 from support.goservice import GO_VERSIONS, TESTS_DIR, build_or_skip, go_or_skip
 

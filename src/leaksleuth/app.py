@@ -145,7 +145,12 @@ def _gather_inputs(series: SessionSeries, *, pid: int | None, exe: Path | None,
     """Read the executable and (with a pid) the maps; a failing gdb becomes a note."""
     notes: list[str] = []
     if exe is None and pid is not None:
-        exe = Path(f"/proc/{pid}/exe")
+        from leaksleuth.inspect.elf import running_image
+
+        try:
+            exe = running_image(pid)
+        except InspectError as exc:
+            notes.append(f"{exc}; classification from profiles only")
     facts = None
     if exe is not None:
         if exe.exists():

@@ -117,19 +117,15 @@ def _with(opts: list[Callable[[FC], FC]]) -> Callable[[FC], FC]:
 
 def _fetch_one(url: str, leaf: str, params: dict[str, str], timeout: str,
                retries: int) -> tuple[bytes, str]:
-    """GET one profile of a pprof endpoint base URL; (body, source name).
+    """GET one profile of a pprof endpoint; (body, source name).
 
-    ``http://host:6060`` and ``http://host:6060/debug/pprof`` both mean the endpoint base, and
-    a URL already ending in ``/NAME`` is taken as it is.
+    ``http://host:6060``, ``http://host:6060/debug/pprof`` and a pasted profile URL
+    (``.../debug/pprof/heap``) all mean the endpoint whose ``leaf`` is fetched, as in ``collect``.
     """
-    from urllib.parse import urlsplit
-
-    from leaksleuth.collect.client import PprofClient, redact_url
+    from leaksleuth.collect.client import PprofClient, pprof_path, redact_url
     from leaksleuth.units import parse_duration
 
-    path = urlsplit(url).path.rstrip("/") or "/debug/pprof"
-    if not path.endswith("/" + leaf):
-        path += "/" + leaf
+    path = pprof_path(url) + "/" + leaf
     with PprofClient(url, timeout=parse_duration(timeout), retries=retries) as client:
         resp = client.get(path, params)
         return resp.body, redact_url(client.origin) + resp.request
@@ -295,17 +291,12 @@ def sessions_cmd(directory: str | None, as_json: bool) -> None:
     ./leaksleuth-sessions. Move sessions with 'leaksleuth export' and 'leaksleuth import'.
     """
     import json
-    import time
     from pathlib import Path
 
-    from leaksleuth.collect.store import INDEX_NAME, Store, summarize
-    from leaksleuth.errors import StoreError
+    from leaksleuth.collect.store import INDEX_NAME, Store, probe, summarize
 
     root = Path(_session_root(directory))
-    try:
-        single = (root / INDEX_NAME).is_file()
-    except OSError as exc:  # e.g. a name too long
-        raise StoreError(f"{root}: cannot open ({exc.strerror})") from None
+    single = probe(root / INDEX_NAME, Path.is_file, root)
     # a session directory itself lists just that session
     rows = [summarize(root)] if single else Store(root).sessions()
     if as_json:
@@ -320,14 +311,11 @@ def sessions_cmd(directory: str | None, as_json: bool) -> None:
     table = Table("session", "target", "from (UTC)", "span", "snapshots", "failed", "Go",
                   "status", box=None)
 
-    def stamp(t: float) -> str:
-        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
-
-    from leaksleuth.units import human_duration
+    from leaksleuth.units import human_duration, human_time
 
     for r in rows:
         span = human_duration((r.ended or r.started) - r.started)
-        table.add_row(r.id, r.target, stamp(r.started), span, str(r.snapshots),
+        table.add_row(r.id, r.target, human_time(r.started, zone=False), span, str(r.snapshots),
                       str(r.failed_ticks), r.go_version or "?", r.status)
     # piped output keeps whole cells (a terminal gets rich's own fitting)
     Console(width=None if sys.stdout.isatty() else 250).print(table)
@@ -638,15 +626,14 @@ def classify_cmd(target: str, exe: str | None, pid: int | None, as_json: bool,
 
     from leaksleuth.errors import UsageError
     from leaksleuth.inspect.classify import classify_heap_stacks, summarize
+    from leaksleuth.inspect.elf import running_image
     from leaksleuth.inspect.text import render_classification
     from leaksleuth.profile.formats import read_bytes
     from leaksleuth.profile.text import parse_heap_text
 
     if (exe is None) == (pid is None):
         raise UsageError("give either --exe BIN or --pid PID")
-    exe_path = Path(exe) if exe is not None else Path(f"/proc/{pid}/exe")
-    if pid is not None and not exe_path.exists():
-        raise UsageError(f"no process with PID {pid}")
+    exe_path = Path(exe) if exe is not None else running_image(pid or 0)
     if target.startswith(("http://", "https://")):
         data, source = _fetch_one(target, "heap", {"debug": "1"}, timeout, retries)
     else:

@@ -44,6 +44,7 @@ from leaksleuth.analyze.series import (
     Names,
     SessionSeries,
     SiteSeries,
+    fill_forward,
 )
 from leaksleuth.analyze.steady import (
     RETENTION_KINDS,
@@ -122,17 +123,6 @@ class _Candidate:
 
 def _finite(a: FloatArray) -> NDArray[np.bool_]:
     return np.isfinite(a)
-
-
-def _fill_forward(a: FloatArray) -> tuple[int, ...]:
-    """Per-snapshot ints for charts: a missing point repeats the previous one."""
-    out: list[int] = []
-    prev = 0
-    for v in a.tolist():
-        if math.isfinite(v):
-            prev = int(v)
-        out.append(prev)
-    return tuple(out)
 
 
 def _floor(series: SessionSeries, gc_forced: bool = True) -> tuple[FloatArray, str]:
@@ -335,7 +325,7 @@ def _goroutine_candidates(
         trend = GoroutineGroupTrend(
             function=key,
             stack=rep.stack,
-            counts=_fill_forward(full),  # one per snapshot, like GoroutineSeries.times
+            counts=fill_forward(full),  # one per snapshot, like GoroutineSeries.times
             states=tuple(s for s, _ in states.most_common()),
             max_wait_minutes=max(g.max_wait_minutes for g in groups),
             created_by=rep.created_by,
@@ -382,7 +372,7 @@ def _goroutine_candidates(
             confidence=min(conf, 0.95), sure=sure,
             evidence=ev,
             goroutines=int(last),
-            series=_fill_forward(full * stack_per_g),
+            series=fill_forward(full * stack_per_g),
             counts=full,
         ))
     growing.sort(key=lambda g: -g.growth_per_second)
@@ -475,7 +465,7 @@ def _site_candidates(
         cand = _Candidate(
             kind=alloc.kind, function=site.function, stack=site.stack, growth=rate,
             inuse=last, confidence=conf, evidence=ev, allocation=alloc.allocation, sure=sure,
-            series=_fill_forward(np.where(m, site.bytes, np.nan)), steady=st is not None,
+            series=fill_forward(np.where(m, site.bytes, np.nan)), steady=st is not None,
         )
         out.append((cand, site, gr.growing))
     out.sort(key=lambda x: (not x[0].steady, not x[2], -x[0].growth))
@@ -728,22 +718,22 @@ def diagnose_series(
     )
     heap = HeapSeries(
         times=tuple(float(x) for x in times.tolist()),
-        floor_bytes=_fill_forward(floor),
-        heap_alloc=_fill_forward(series.heap_alloc),
-        next_gc=_fill_forward(series.next_gc),
-        heap_objects=_fill_forward(
+        floor_bytes=fill_forward(floor),
+        heap_alloc=fill_forward(series.heap_alloc),
+        next_gc=fill_forward(series.next_gc),
+        heap_objects=fill_forward(
             series.heap_objects if _finite(series.heap_objects).any() else series.profile_objects),
-        num_gc=_fill_forward(series.num_gc),
-        stack_inuse=_fill_forward(series.stack_inuse),
+        num_gc=fill_forward(series.num_gc),
+        stack_inuse=fill_forward(series.stack_inuse),
         growth_bytes_per_second=round(heap_g.slope if heap_g.enough_data else 0.0, 3),
         growth_p_value=(heap_g.tail.p_value if heap_g.growing else heap_g.full.p_value),
         plateau=heap_g.plateau,
-        live_estimate=_fill_forward(live) if live is not None else (),
+        live_estimate=fill_forward(live) if live is not None else (),
         floor_signal=floor_source if floor_source != LIVE_ESTIMATE else signals[0][0],
     )
     goroutines = GoroutineSeries(
         times=heap.times,
-        counts=_fill_forward(series.goroutine_total),
+        counts=fill_forward(series.goroutine_total),
         growing_groups=tuple(growing_groups),
         groups=tuple(all_groups[:50]),
     )

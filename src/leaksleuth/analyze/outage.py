@@ -9,12 +9,11 @@ process (its GC count started over).
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from leaksleuth.analyze.diagnosis import Diagnosis, FailedTick, ServiceLost
-from leaksleuth.units import human_duration
+from leaksleuth.units import human_duration, human_time
 
 
 class TickLike(Protocol):
@@ -72,19 +71,17 @@ def _loss(last_ok: TickLike, run: list[TickLike], back: TickLike | None,
                        reason=first_errors[0] if first_errors else "no response")
 
 
-def _clock(t: float) -> str:
-    return time.strftime("%H:%M:%S UTC", time.gmtime(t))
-
-
 def loss_sentence(lost: ServiceLost, window_start: float) -> str:
     """One sentence for the summary: when the service went away, why we think so, and after."""
     into = human_duration(max(0.0, lost.since - window_start))
-    head = (f"The service stopped answering at {_clock(lost.since)} ({into} into the session; "
+    since = human_time(lost.since, date=False)
+    head = (f"The service stopped answering at {since} ({into} into the session; "
             f"{lost.failed_ticks} tick(s) failed: {lost.reason})")
     if lost.back_at is None:
         return (head + " and did not come back: it crashed, was killed (an OOM kill is "
                 "likely if memory was growing) or was stopped.")
-    return (head + f" and came back at {_clock(lost.back_at)} as a new process (its GC count "
+    back = human_time(lost.back_at, date=False)
+    return (head + f" and came back at {back} as a new process (its GC count "
             "started over): it crashed or was killed and then restarted.")
 
 

@@ -6,6 +6,7 @@ figures, so a 500-snapshot session never holds more than one profile in memory.
 
 from __future__ import annotations
 
+import math
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -183,6 +184,17 @@ def _add_states(
 
 def _mem(ms: MemStats | None, attr: str) -> float:
     return float(getattr(ms, attr)) if ms is not None else float("nan")
+
+
+def fill_forward(values: NDArray[np.float64]) -> tuple[int, ...]:
+    """Per-snapshot ints for the charts: a missing (NaN) point repeats the previous one."""
+    out: list[int] = []
+    prev = 0
+    for v in values.tolist():
+        if math.isfinite(v):
+            prev = int(v)
+        out.append(prev)
+    return tuple(out)
 
 
 def load_safely(loader: Callable[[], T | None]) -> tuple[T | None, bool]:

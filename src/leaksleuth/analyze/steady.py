@@ -24,6 +24,7 @@ from leaksleuth.analyze.series import (
     GroupSeries,
     Names,
     SessionSeries,
+    fill_forward,
     load_safely,
     profile_stacks,
 )
@@ -109,16 +110,6 @@ def _states(groups: list[GroupSeries]) -> Counter[str]:
 
 def _state_words(states: Counter[str]) -> str:
     return ", ".join(f"{c} {s}" for s, c in states.most_common(3))
-
-
-def _per_snapshot(values: FloatArray) -> tuple[int, ...]:
-    out: list[int] = []
-    prev = 0
-    for v in values.tolist():
-        if np.isfinite(v):
-            prev = int(v)
-        out.append(prev)
-    return tuple(out)
 
 
 @dataclass
@@ -239,7 +230,7 @@ def _connection_finding(series: SessionSeries, cfg: SteadyConfig,
         kind="connection-retention", function=function, stack=stack,
         inuse=u_last * per_conn, confidence=min(conf, 0.95), evidence=ev, sure=sure,
         goroutines=int(u_last + (conns[ok][-1] if np.isfinite(conns[ok][-1]) else 0)),
-        series=_per_snapshot(u * per_conn),
+        series=fill_forward(u * per_conn),
     )
 
 
@@ -293,7 +284,7 @@ def _blocked_findings(series: SessionSeries, cfg: SteadyConfig, stack_per_g: flo
         out.append(Finding(
             kind="blocked-goroutines", function=fn, stack=rep.stack,
             inuse=last * stack_per_g, confidence=conf,
-            evidence=ev, goroutines=int(last), series=_per_snapshot(counts * stack_per_g),
+            evidence=ev, goroutines=int(last), series=fill_forward(counts * stack_per_g),
             sure=sure,
         ))
     return out

@@ -17,7 +17,8 @@ import zlib
 from pathlib import Path
 
 from leaksleuth.collect.store import INDEX_NAME, LOCK_NAME, Store, check_integrity, connect
-from leaksleuth.errors import StoreError
+from leaksleuth.errors import OutputError, StoreError
+from leaksleuth.fsutil import atomic_open
 
 
 def export_session(session_dir: str | Path, out: str | Path | None = None) -> Path:
@@ -32,20 +33,16 @@ def export_session(session_dir: str | Path, out: str | Path | None = None) -> Pa
         conn = connect(src / INDEX_NAME)
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         conn.close()
-    tmp = dest.with_name(f".{dest.name}.tmp")
     try:
-        with tarfile.open(tmp, "w:gz") as tar:
+        with atomic_open(dest) as fh, tarfile.open(dest.name, "w:gz", fileobj=fh) as tar:
             for p in sorted(src.rglob("*")):
                 rel = p.relative_to(src)
                 if (p.name.endswith((".tmp", "-wal", "-shm")) or p.name == LOCK_NAME
                         or p.is_symlink()):
                     continue
                 tar.add(p, arcname=f"{src.name}/{rel.as_posix()}", recursive=False)
-        tmp.replace(dest)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise StoreError(f"cannot write {dest} ({exc.strerror or exc})") from None
+        raise OutputError(f"cannot write {dest} ({exc.strerror or exc})") from None
     return dest
 
 

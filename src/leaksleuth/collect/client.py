@@ -66,6 +66,26 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
+# The profiles net/http/pprof serves under its base path: a URL ending in one of them is a
+# pasted profile URL, whose directory is the base.
+PROFILE_NAMES = frozenset({"heap", "goroutine", "allocs", "block", "mutex", "threadcreate",
+                           "profile", "trace", "cmdline", "symbol"})
+
+
+def pprof_path(url: str, base_path: str | None = None) -> str:
+    """Where pprof is mounted on the service at ``url``: ``base_path`` when given; else the
+    URL's path (``/debug/pprof`` when it has none), its directory when it names one profile.
+    Always ``/a/b`` form; "" for the root."""
+    if base_path is not None:
+        base = base_path
+    else:
+        base = urlsplit(url).path.rstrip("/") or "/debug/pprof"
+        head, _, last = base.rpartition("/")
+        if last in PROFILE_NAMES:
+            base = head
+    return "/" + base.strip("/") if base.strip("/") else ""
+
+
 def tls_verify(verify: bool, ca: Path | None) -> bool | ssl.SSLContext:
     """httpx's ``verify``: on by default, a context trusting ``ca`` when given."""
     if ca is not None:

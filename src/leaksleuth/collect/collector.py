@@ -26,7 +26,14 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from leaksleuth.collect.client import FetchError, PprofClient, Response, redact_url, tls_verify
+from leaksleuth.collect.client import (
+    FetchError,
+    PprofClient,
+    Response,
+    pprof_path,
+    redact_url,
+    tls_verify,
+)
 from leaksleuth.collect.store import (
     Artifact,
     SessionWriter,
@@ -42,10 +49,6 @@ from leaksleuth.profile.model import MemStats
 
 DEFAULT_OUT_DIR = Path("leaksleuth-sessions")
 DEFAULT_INTERVAL = 5.0
-
-
-_PROFILE_NAMES = frozenset({"heap", "goroutine", "allocs", "block", "mutex", "threadcreate",
-                            "profile", "trace", "cmdline", "symbol"})
 
 
 class Clock(Protocol):
@@ -106,14 +109,7 @@ class CollectConfig:
 
     @property
     def pprof_path(self) -> str:
-        if self.base_path is not None:
-            base = self.base_path
-        else:
-            base = urlsplit(self.url).path.rstrip("/") or "/debug/pprof"
-            head, _, last = base.rpartition("/")
-            if last in _PROFILE_NAMES:  # a pasted profile URL: its directory is the base
-                base = head
-        return "/" + base.strip("/") if base.strip("/") else ""
+        return pprof_path(self.url, self.base_path)
 
     @property
     def origin(self) -> str:

@@ -8,7 +8,6 @@ profiles the caller keeps.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -16,7 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from leaksleuth.collect.store import INDEX_NAME, MEMSTATS_COLUMNS, connect, effective_status
+from leaksleuth.collect.store import (
+    INDEX_NAME,
+    MEMSTATS_COLUMNS,
+    connect,
+    effective_status,
+    probe,
+    read_stored,
+)
 from leaksleuth.errors import StoreError
 from leaksleuth.profile.model import GoroutineDump, MemStats, Profile
 from leaksleuth.profile.snapshot import Snapshot
@@ -64,13 +70,7 @@ class Event:
 
 
 def _read_checked(rec: FileRecord) -> bytes:
-    try:
-        data = rec.path.read_bytes()
-    except OSError as exc:
-        raise StoreError(f"{rec.path}: cannot read ({exc.strerror})") from None
-    if len(data) != rec.size or hashlib.sha256(data).hexdigest() != rec.sha256:
-        raise StoreError(f"{rec.path}: changed since it was collected (hash mismatch)")
-    return data
+    return read_stored(rec.path, rec.size, rec.sha256)
 
 
 def _load_profile(rec: FileRecord) -> Profile:
@@ -246,10 +246,6 @@ class Session:
 def open_session(path: str | Path) -> Session:
     """Open a session directory (the one holding ``index.sqlite``)."""
     p = Path(path)
-    try:
-        is_dir = p.is_dir()
-    except OSError as exc:  # e.g. a name too long
-        raise StoreError(f"{p}: cannot open ({exc.strerror})") from None
-    if not is_dir:
+    if not probe(p, Path.is_dir, p):
         raise StoreError(f"{p}: no such session directory")
     return Session(p)

@@ -29,7 +29,7 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -178,13 +178,18 @@ class SessionSummary:
         return d
 
 
+def probe(path: Path, test: Callable[[Path], bool], shown: Path) -> bool:
+    """``test(path)`` (``Path.exists``, ``is_dir``...) on a path the user gave; a path the OS
+    refuses to look at (e.g. a name too long) is a ``StoreError`` naming ``shown``."""
+    try:
+        return test(path)
+    except OSError as exc:
+        raise StoreError(f"{shown}: cannot open ({exc.strerror})") from None
+
+
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     """Open a session index; WAL + synchronous=FULL when writing."""
-    try:
-        exists = path.exists()
-    except OSError as exc:  # e.g. a name too long
-        raise StoreError(f"{path.parent}: cannot open ({exc.strerror})") from None
-    if not exists:
+    if not probe(path, Path.exists, path.parent):
         raise StoreError(f"{path.parent}: not a leaksleuth session (no {INDEX_NAME})")
     try:
         if readonly:
@@ -497,6 +502,19 @@ def summarize(path: Path) -> SessionSummary:
         conn.close()
 
 
+def read_stored(path: Path, size: int, sha256: str, name: str | None = None) -> bytes:
+    """A stored file's bytes, checked against its index row (size, SHA-256): the one way a
+    stored response is read back. The ``StoreError`` names ``name`` (default: the path)."""
+    shown = name or str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise StoreError(f"{shown}: cannot read ({exc.strerror})") from None
+    if len(data) != size or hashlib.sha256(data).hexdigest() != sha256:
+        raise StoreError(f"{shown}: changed since it was collected (hash mismatch)")
+    return data
+
+
 def check_integrity(path: Path, kinds: Sequence[str] = ()) -> list[str]:
     """Problems found in a session: index integrity and every indexed file's size and hash."""
     problems: list[str] = []
@@ -508,14 +526,10 @@ def check_integrity(path: Path, kinds: Sequence[str] = ()) -> list[str]:
         for row in conn.execute("SELECT path, size, sha256, kind FROM files"):
             if kinds and row["kind"] not in kinds:
                 continue
-            f = Path(path) / row["path"]
             try:
-                data = f.read_bytes()
-            except OSError as exc:
-                problems.append(f"{row['path']}: {exc.strerror}")
-                continue
-            if len(data) != row["size"] or hashlib.sha256(data).hexdigest() != row["sha256"]:
-                problems.append(f"{row['path']}: content differs from the index")
+                read_stored(Path(path) / row["path"], row["size"], row["sha256"], row["path"])
+            except StoreError as exc:
+                problems.append(str(exc))
     finally:
         conn.close()
     return problems

@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import NoteSection
 
 from leaksleuth.errors import InspectError
+from leaksleuth.inspect.elf import open_elf
 
 MAGIC = b"\xff Go buildinf:"
 # Oldest and newest Go whose map and allocator layouts we have checked (see DESIGN.md).
@@ -114,17 +113,7 @@ def read_buildinfo(path: str | Path) -> BuildInfo:
     program (no ``.go.buildinfo``), or a Go older than 1.18 (pointer-format build info).
     """
     p = Path(path)
-    try:
-        fh = p.open("rb")
-    except FileNotFoundError:
-        raise InspectError(f"{p}: no such executable") from None
-    except OSError as exc:
-        raise InspectError(f"{p}: cannot read ({exc.strerror})") from None
-    with fh:
-        try:
-            elf = ELFFile(fh)
-        except ELFError:
-            raise InspectError(f"{p} is not an ELF executable") from None
+    with open_elf(p) as elf:
         if elf.header["e_type"] == "ET_CORE":
             raise InspectError(f"{p} is a core file, not an executable")
         sec = elf.get_section_by_name(".go.buildinfo")
@@ -157,14 +146,13 @@ def read_buildinfo(path: str | Path) -> BuildInfo:
 def gnu_build_id(path: str | Path) -> str | None:
     """The GNU build ID note of an ELF file as hex (what pprof records in mappings), or None."""
     try:
-        with open(path, "rb") as fh:
-            elf = ELFFile(fh)
+        with open_elf(Path(path)) as elf:
             for section in elf.iter_sections():
                 if not isinstance(section, NoteSection):
                     continue
                 for note in section.iter_notes():
                     if note["n_type"] == "NT_GNU_BUILD_ID":
                         return str(note["n_desc"])
-    except (OSError, ELFError):
+    except InspectError:
         return None
     return None

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from leaksleuth.errors import InspectError
+from leaksleuth.inspect.elf import check_alive
 
 BEGIN = "@@LEAKSLEUTH-JSON-BEGIN@@"
 END = "@@LEAKSLEUTH-JSON-END@@"
@@ -158,8 +159,7 @@ def ensure_running(pid: int, *, settle: float = 0.5) -> bool:
 
 def check_pid(pid: int) -> None:
     """A clear error for a PID that does not exist or cannot be inspected by ptrace."""
-    if pid <= 0 or not Path(f"/proc/{pid}").exists():
-        raise InspectError(f"no process with PID {pid}")
+    check_alive(pid)
     tracer = tracer_of(pid)
     if tracer:
         name = ""

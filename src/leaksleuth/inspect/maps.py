@@ -14,7 +14,6 @@ pointed-to structs) is not counted: it may be shared.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -22,11 +21,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
-
 from leaksleuth.errors import InspectError
 from leaksleuth.inspect.buildinfo import BuildInfo, read_buildinfo
+from leaksleuth.inspect.elf import exe_of_pid, open_elf
 from leaksleuth.inspect.findings import MapFinding
 from leaksleuth.inspect.gdb import GCORE_HINT, GdbBackend, check_pid, run_script
 
@@ -345,29 +342,10 @@ _KIND_HELP = {
 }
 
 
-def _exe_of_pid(pid: int) -> Path:
-    """The executable's path; ``/proc/PID/exe`` itself when it was replaced or deleted."""
-    try:
-        target = os.readlink(f"/proc/{pid}/exe")
-    except OSError as exc:
-        raise InspectError(f"cannot find the executable of PID {pid} ({exc.strerror}); pass "
-                           "--exe") from None
-    if target.endswith(" (deleted)") or not Path(target).exists():
-        return Path(f"/proc/{pid}/exe")
-    return Path(target)
-
-
 def _check_core(core: Path) -> None:
-    try:
-        with core.open("rb") as fh:
-            if ELFFile(fh).header["e_type"] != "ET_CORE":
-                raise InspectError(f"{core} is not a core file")
-    except FileNotFoundError:
-        raise InspectError(f"{core}: no such core file") from None
-    except ELFError:
-        raise InspectError(f"{core} is not a core file (not ELF)") from None
-    except OSError as exc:
-        raise InspectError(f"{core}: cannot read ({exc.strerror})") from None
+    with open_elf(core, "core file", f"{core} is not a core file (not ELF)") as elf:
+        if elf.header["e_type"] != "ET_CORE":
+            raise InspectError(f"{core} is not a core file")
 
 
 def load_target_buildinfo(exe: Path, what: str) -> BuildInfo:
@@ -421,7 +399,7 @@ def inspect_maps(*, pid: int | None = None, core: str | Path | None = None,
     else:
         assert pid is not None
         check_pid(pid)
-        exe = Path(exe) if exe is not None else _exe_of_pid(pid)
+        exe = Path(exe) if exe is not None else exe_of_pid(pid)
         what = f"PID {pid}"
         target = f"pid {pid}"
     bi = load_target_buildinfo(exe, what)

@@ -23,10 +23,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
 
 from leaksleuth.errors import InspectError
+from leaksleuth.inspect.elf import open_elf
 from leaksleuth.profile.frames import normalize_function
 
 MAGICS = {0xFFFFFFF0: "go1.18", 0xFFFFFFF1: "go1.20"}
@@ -37,24 +36,16 @@ class PcTable:
 
     def __init__(self, exe: str | Path) -> None:
         self.exe = Path(exe)
-        try:
-            with self.exe.open("rb") as fh:
-                elf = ELFFile(fh)
-                self._machine = str(elf["e_machine"])
-                sec = elf.get_section_by_name(".gopclntab")
-                if sec is None:
-                    raise InspectError(f"{self.exe} has no .gopclntab (not a Go executable?)")
-                data = sec.data()
-                text = elf.get_section_by_name(".text")
-                text_addr = int(text["sh_addr"]) if text is not None else 0
-                self._text = text.data() if text is not None else b""
-                self._text_addr = text_addr
-        except FileNotFoundError:
-            raise InspectError(f"{self.exe}: no such executable") from None
-        except ELFError:
-            raise InspectError(f"{self.exe} is not an ELF executable") from None
-        except OSError as exc:
-            raise InspectError(f"{self.exe}: cannot read ({exc.strerror})") from None
+        with open_elf(self.exe) as elf:
+            self._machine = str(elf["e_machine"])
+            sec = elf.get_section_by_name(".gopclntab")
+            if sec is None:
+                raise InspectError(f"{self.exe} has no .gopclntab (not a Go executable?)")
+            data = sec.data()
+            text = elf.get_section_by_name(".text")
+            text_addr = int(text["sh_addr"]) if text is not None else 0
+            self._text = text.data() if text is not None else b""
+            self._text_addr = text_addr
         if len(data) < 72:
             raise InspectError(f"{self.exe}: truncated .gopclntab")
         magic, _p1, _p2, _minlc, ptrsize = struct.unpack_from("<IBBBB", data, 0)

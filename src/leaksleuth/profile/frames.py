@@ -15,7 +15,7 @@ the service's own code.
 A stack without own code still needs a name, and what says most depends on what the stack is:
 ``site_function`` (an allocation: the innermost frame that is not the runtime),
 ``goroutine_function`` (a goroutine: its start function) and ``group_frame`` (the goroutine
-table's column, as the ``goroutines`` command has always shown it).
+table's column: the innermost frame below the runtime's leaf frames).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ __all__ = [
     "own_frame",
     "own_frames",
     "pprof_unknown_node",
+    "sample_functions",
     "site_function",
     "unsymbolized_name",
 ]
@@ -60,6 +61,28 @@ def location_functions(profile: Profile, loc: Location) -> tuple[str, ...]:
     """Function names of a location, innermost inlined frame first; its PC when unsymbolised."""
     got = tuple(profile.function(ln.function_id).name for ln in loc.lines if ln.function_id)
     return got or (unsymbolized_name(loc.address),)
+
+
+def sample_functions(profile: Profile, sample: int, *, drop_runtime_leaf: bool = True
+                         ) -> tuple[str, ...]:
+    """Function names of one sample's stack, leaf first, inlined frames expanded.
+
+    Unsymbolised locations are skipped; with ``drop_runtime_leaf`` the leading runtime
+    frames (and ``runtime.goexit``) are dropped, as pprof and the ``#`` lines do, so stacks
+    from text and protobuf compare equal.
+    """
+    names: list[str] = []
+    for lid in profile.stack(sample):
+        for ln in profile.location(int(lid)).lines:
+            names.append(profile.function(ln.function_id).name)
+    if drop_runtime_leaf:
+        names = [n for n in names if n != "runtime.goexit"]
+        k = 0
+        while k < len(names) and is_runtime(names[k]):
+            k += 1
+        if k < len(names):
+            names = names[k:]
+    return tuple(names)
 
 
 def pprof_unknown_node(mapping_file: str) -> str:

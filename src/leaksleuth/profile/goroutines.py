@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from leaksleuth.profile.frames import group_frame, unsymbolized_name
+from leaksleuth.profile.frames import group_frame, sample_functions, unsymbolized_name
 from leaksleuth.profile.model import Frame, GoroutineDump, Profile
 
 __all__ = [
@@ -89,15 +89,11 @@ def group_profile(profile: Profile, module: str | None = None,
     col = profile.sample_type_index(sample_type)
     counts: dict[tuple[str, ...], int] = {}
     for i in range(profile.n_samples):
-        names: list[str] = []
-        unsymbolized: list[str] = []
-        for lid in profile.stack(i):
-            loc = profile.location(int(lid))
-            if not loc.lines:  # debug=1 runtime PCs: shown only when nothing else is known
-                unsymbolized.append(unsymbolized_name(loc.address))
-            for ln in loc.lines:
-                names.append(profile.function(ln.function_id).name)
-        key = tuple(n for n in names if n != "runtime.goexit") or tuple(unsymbolized)
+        names = sample_functions(profile, i, drop_runtime_leaf=False)
+        key = tuple(n for n in names if n != "runtime.goexit")
+        if not key:  # debug=1 runtime PCs: shown only when nothing else is known
+            locs = [profile.location(int(lid)) for lid in profile.stack(i)]
+            key = tuple(unsymbolized_name(loc.address) for loc in locs if not loc.lines)
         counts[key] = counts.get(key, 0) + int(profile.values[i, col])
     groups = [
         GoroutineGroup(

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from leaksleuth.errors import ProfileError
+from leaksleuth.units import human_bytes
 
 _fast_zlib: Any
 try:  # ISA-L's inflater (python-isal): zlib's interface, same checks (CRC, size), faster
@@ -46,10 +47,6 @@ _MAP_CHUNK = 16 << 20
 def inflate_limit(compressed: int) -> int:
     """The most a gzip body of ``compressed`` bytes may inflate to."""
     return min(MAX_INFLATED, MAX_RATIO * compressed + SLACK)
-
-
-def _mib(n: int) -> str:
-    return f"{n / (1 << 20):.0f} MiB"
 
 
 def _inflate(read: Callable[[int], bytes], sink: Callable[[bytes], None], source: str,
@@ -81,12 +78,12 @@ def _inflate(read: Callable[[int], bytes], sink: Callable[[bytes], None], source
             consumed = fed - len(d.unconsumed_tail)
             if pos > SLACK and pos > MAX_RATIO * consumed:
                 raise ProfileError(
-                    f"gzip data inflates to over {_mib(pos)} from {consumed} bytes (more than "
-                    f"{MAX_RATIO}x, which no profile compresses to): refusing a gzip bomb",
+                    f"gzip data inflates to over {human_bytes(pos)} from {consumed} bytes (more "
+                    f"than {MAX_RATIO}x, which no profile compresses to): refusing a gzip bomb",
                     source)
             if pos > MAX_INFLATED:
-                raise ProfileError(f"gzip data inflates beyond {_mib(MAX_INFLATED)}, more than "
-                                   "any real profile: refusing it", source)
+                raise ProfileError(f"gzip data inflates beyond {human_bytes(MAX_INFLATED)}, more "
+                                   "than any real profile: refusing it", source)
             if room is not None and pos > room:
                 raise ProfileError("gzip data longer than its trailer says", source)
             sink(out)

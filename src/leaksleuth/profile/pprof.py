@@ -1,5 +1,4 @@
-"""Read pprof protobuf (google/pprof ``proto/profile.proto``) as a ``Profile``; writing is
-``pprof_encode``.
+"""Read pprof protobuf (google/pprof ``proto/profile.proto``) as a ``Profile``.
 
 The loops over the bytes are C (``_wire.c``): finding the top-level fields, decoding the
 small messages (functions, mappings, locations) and decoding a batch of samples into the

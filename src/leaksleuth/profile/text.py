@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from leaksleuth.errors import ProfileError
-from leaksleuth.profile.frames import is_runtime, normalize_function, unsymbolized_name
+from leaksleuth.profile.frames import normalize_function, unsymbolized_name
 from leaksleuth.profile.model import (
     Frame,
     Function,
@@ -65,7 +65,6 @@ __all__ = [
     "parse_heap_text",
     "parse_memstats_block",
     "scale_heap_sample",
-    "symbolized_functions",
 ]
 
 INT64_MAX = (1 << 63) - 1
@@ -827,28 +826,6 @@ def dump_to_profile(dump: GoroutineDump) -> Profile:
         period_type=vt,
         period=1,
     )
-
-
-def symbolized_functions(profile: Profile, sample: int, *, drop_runtime_leaf: bool = True
-                         ) -> tuple[str, ...]:
-    """Function names of one sample's stack, leaf first, inlined frames expanded.
-
-    Unsymbolised locations are skipped; with ``drop_runtime_leaf`` the leading runtime
-    frames (and ``runtime.goexit``) are dropped, as pprof and the ``#`` lines do, so stacks
-    from text and protobuf compare equal.
-    """
-    names: list[str] = []
-    for lid in profile.stack(sample):
-        for ln in profile.location(int(lid)).lines:
-            names.append(profile.function(ln.function_id).name)
-    if drop_runtime_leaf:
-        names = [n for n in names if n != "runtime.goexit"]
-        k = 0
-        while k < len(names) and is_runtime(names[k]):
-            k += 1
-        if k < len(names):
-            names = names[k:]
-    return tuple(names)
 
 
 def parse_heap_text(data: bytes, source: str, *, runtime_pcs: bool = True

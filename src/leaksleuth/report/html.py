@@ -12,7 +12,6 @@ import json
 import math
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -27,7 +26,7 @@ from leaksleuth.errors import OutputError
 from leaksleuth.fsutil import atomic_write_text
 from leaksleuth.report.flame import FlameGraph
 from leaksleuth.report.json import finite
-from leaksleuth.units import human_bytes, human_duration, human_rate
+from leaksleuth.units import human_bytes, human_duration, human_rate, human_time
 
 _JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
                  "\u2028": "\\u2028", "\u2029": "\\u2029"}
@@ -97,7 +96,7 @@ def _value(v: Any, unit: str) -> str:
 
 def _utc(ts: Any) -> str:
     try:
-        return datetime.fromtimestamp(float(ts), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return human_time(float(ts))
     except (OverflowError, OSError, ValueError):
         return "–"
 

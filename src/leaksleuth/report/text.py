@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from rich.console import Console, Group
 from rich.markup import escape
@@ -20,7 +19,7 @@ from rich.text import Text
 
 from leaksleuth.analyze.diagnosis import Diagnosis, Suspect
 from leaksleuth.textsafe import printable_tree
-from leaksleuth.units import human_bytes, human_duration, human_p, human_rate
+from leaksleuth.units import human_bytes, human_duration, human_p, human_rate, human_time
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 VERDICT_STYLE = {
@@ -51,10 +50,6 @@ def sparkline(values: Sequence[float], width: int = 32) -> str:
     return "".join(BLOCKS[round((v - lo) * scale)] for v in vals)
 
 
-def _when(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 def _header(d: Diagnosis) -> Text:
     t = Text()
     t.append(f" {d.verdict.upper()} ", style=VERDICT_STYLE.get(d.verdict, "bold"))
@@ -68,7 +63,7 @@ def _header(d: Diagnosis) -> Text:
         t.append(f"  go{d.go_version.removeprefix('go')}", style="cyan")
     span = d.window.end - d.window.start
     t.append(f"\n{d.window.snapshots} snapshots over {human_duration(span)}, "
-             f"{d.window.gc_cycles} GC cycles, from {_when(d.window.start)}", style="dim")
+             f"{d.window.gc_cycles} GC cycles, from {human_time(d.window.start)}", style="dim")
     t.append("\n\n")
     t.append(d.summary)
     return t

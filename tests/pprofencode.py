@@ -1,6 +1,8 @@
 """Write a ``Profile`` as pprof protobuf (google/pprof ``proto/profile.proto``), gzipped as
-``go tool pprof`` reads it. The samples, the bulk of a profile, are laid out as one array of
-varint tokens and encoded with numpy at once."""
+``go tool pprof`` reads it: how the tests make large profiles (round trips through our
+reader, parity with ``go tool pprof``, golden files); leaksleuth itself only reads profiles.
+The samples, the bulk of a profile, are laid out as one array of varint tokens and encoded
+with numpy at once."""
 
 from __future__ import annotations
 
