@@ -676,14 +676,20 @@ def _write_html(result: object, html_path: str) -> None:
 def flame_cmd(file: str, base_file: str | None, sample_index: str | None,
               html_path: str) -> None:
     """Draw a profile (or its change from --base) as an interactive flame graph."""
-    from leaksleuth.profile.formats import read_profile
-    from leaksleuth.report.flame import build_flame
+    if base_file is None:
+        from leaksleuth.profile.gunzip import gunzip_ahead
+
+        gunzip_ahead([file])  # on another core while numpy and the rest are imported
+    from leaksleuth.report.flame import build_flame, flame_of_file
     from leaksleuth.report.html import render_html, write_report
 
-    profile = read_profile(file)
-    base = read_profile(base_file) if base_file else None
-    title = f"{file} − {base_file}" if base_file else file
-    flame = build_flame(profile, base=base, sample_index=sample_index, title=title)
+    if base_file is None:
+        flame = flame_of_file(file, sample_index=sample_index, title=file)
+    else:
+        from leaksleuth.profile.formats import read_profile
+
+        flame = build_flame(read_profile(file), base=read_profile(base_file),
+                            sample_index=sample_index, title=f"{file} − {base_file}")
     out = write_report(html_path, render_html(flame=flame))
     click.echo(f"wrote {out} ({flame.nodes} frames of {flame.nodes_before_pruning})")
 
