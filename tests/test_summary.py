@@ -115,11 +115,17 @@ def test_pair_raises_base_error_first(profile_file: Path, tmp_path: Path,
 
 
 def test_share_of_new() -> None:
-    assert summary.share_of_new(100, 0) == 1.0
-    assert summary.share_of_new(100, 100) == 1.0  # BASE alone is as much work
-    f = summary.share_of_new(50, 100)
+    mb = 1 << 20
+    assert summary.share_of_new(100 * mb, 0) == 1.0
+    assert summary.share_of_new(100 * mb, 100 * mb) == 1.0  # BASE alone is as much work
+    f = summary.share_of_new(20 * mb, 100 * mb)
     assert 0.5 < f < 1.0
-    assert summary.share_of_new(0, 100) == 0.5
+    assert summary.share_of_new(0, 100 * mb) == 0.5
+    # the rest would be too small to be worth NEW's tables read again: no split
+    assert summary.share_of_new(50 * mb, 100 * mb) == 1.0
+    assert summary.share_of_new(4 * mb, 8 * mb) == 1.0
+    assert summary.share_of_new(0, 8 * mb) == 1.0
+    assert summary.share_of_new(0, 20 * mb) == 0.5
 
 
 def _child_pid() -> int:

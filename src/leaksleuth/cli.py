@@ -72,8 +72,9 @@ def diff(base: str, new: str, sample_index: str | None, cum: bool, nodecount: in
     """What grew (+) and shrank (-) from BASE to NEW, like `go tool pprof -top -base`."""
     from leaksleuth.profile.gunzip import gunzip_ahead
 
-    # NEW on another core while numpy and the rest are imported; BASE is decompressed by the
-    # process that reads it (a forked child for large files, in parallel with NEW's samples)
+    # NEW on another core while numpy and the rest are imported (if launch has not already
+    # started it, with a small BASE); a large BASE is decompressed by the process that reads
+    # it (a forked child, in parallel with NEW's samples)
     gunzip_ahead([new])
     from leaksleuth.profile import summary
     from leaksleuth.report import tables

@@ -31,6 +31,11 @@ _INLINE_MARK = ("", "inline", "", "partial-inline")
 # A diff of files this big together (gzipped) runs in two processes; below it a second
 # process costs more memory (its own interpreter and numpy) than it saves time.
 _FORK_MIN_BYTES = 4 << 20
+# The least of NEW (gzipped bytes' worth) a child folds after BASE: below it, reading NEW's
+# tables a second time in the child costs about what the part saves the parent (diff of the
+# deep profiles of benchmarks/parse_bench.py, interleaved runs: at 100k samples, a 5% part,
+# 0.39-0.67 s without it against 0.51-0.71 s; at 1M, 2.31-2.51 s against 2.18-3.19 s).
+_TAIL_MIN_BYTES = 8 << 20
 
 
 # ---------------------------------------------------------------------------------------------
@@ -389,13 +394,14 @@ def share_of_new(base_bytes: int, new_bytes: int) -> float:
     BASE and then the rest, so that both finish together: by file size, NEW's scan (~16% of
     its time after gunzip, done by both) counted twice, BASE's gunzip as half its decoding
     (NEW was decompressed ahead, before the fork). 1 (no split) when BASE alone is as much
-    work as NEW's samples."""
+    work as NEW's samples, or when the rest is under ``_TAIL_MIN_BYTES``: the child would
+    spend about as long reading NEW's tables again as the rest saves the parent."""
     scan = 0.16
     base_work = base_bytes * 1.5
     if new_bytes <= 0 or base_work >= new_bytes * (1 - scan):
         return 1.0
     f = (1 + base_work / (new_bytes * (1 - scan))) / 2
-    return 1.0 if f > 0.97 else f
+    return 1.0 if (1 - f) * new_bytes < _TAIL_MIN_BYTES else f
 
 
 def summarize_pair(base: str, new: str, sample_index: str | None = None, *,
