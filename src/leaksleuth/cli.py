@@ -693,6 +693,7 @@ def flame_cmd(file: str, base_file: str | None, sample_index: str | None,
                             sample_index=sample_index, title=f"{file} − {base_file}")
     out = write_report(html_path, render_html(flame=flame))
     click.echo(f"wrote {out} ({flame.nodes} frames of {flame.nodes_before_pruning})")
+    _at_once()
 
 
 # --- fleet watching ---------------------------------------------------------------------------
@@ -787,7 +788,7 @@ _exit_at_once = False
 
 
 def run() -> None:
-    """The ``leaksleuth`` command: ``main``, then for ``top``/``diff`` an exit without the
+    """The ``leaksleuth`` command: ``main``, then for ``top``/``diff``/``flame`` an exit without the
     interpreter's teardown, which would free every object of both profiles one by one when
     all that is left is to flush the output."""
     code = main()
