@@ -290,12 +290,16 @@ def summarize(batches: Iterable[Profile], sample_index: str | None = None, *,
     )
 
 
-def _sum_by_key(keys: U64, values: Int64Array) -> tuple[U64, Int64Array]:
+def _sum_by_key(keys: U64, values: Int64Array, runs: bool = False
+                ) -> tuple[U64, Int64Array]:
     """Sorted distinct keys and the sum of the values of each. Done in the process that
-    built a summary: the merge in ``diff_total`` is then one pass over sorted runs."""
+    built a summary: the merge in ``diff_total`` is then one pass over sorted runs.
+    ``runs``: ``keys`` is a few sorted runs, which the stable sort (timsort) merges in one
+    pass; otherwise quicksort (keys are hashes in sample order), any order of equal keys
+    (their integer values just add up)."""
     if len(keys) == 0:
         return keys, values
-    order = np.argsort(keys, kind="stable")
+    order = np.argsort(keys, kind="stable" if runs else None)
     sk = keys[order]
     starts = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1]])
     return sk[starts], np.add.reduceat(values[order], starts)
@@ -365,7 +369,7 @@ def combine(parts: Sequence[ProfileSummary]) -> ProfileSummary:
         np.concatenate([m[s.inline.nodes] for m, s in zip(remap, parts, strict=True)]),
         np.concatenate([s.inline.last for s in parts]), np.concatenate(owners))
     keys, values = _sum_by_key(np.concatenate([s.keys for s in parts]),
-                               np.concatenate([s.values for s in parts]))
+                               np.concatenate([s.values for s in parts]), runs=True)
     return dataclasses.replace(
         parts[0], names=names, flat=flat, cum=cum, total=sum(s.total for s in parts),
         keys=keys, values=values, inline=inline)
@@ -546,7 +550,7 @@ def diff_total(new: ProfileSummary, base: ProfileSummary) -> int:
     """pprof's report total for ``-base``: sum of |value| over the merged samples of
     ``new - base`` (identical stacks and labels cancel), without building the merge."""
     _, vals = _sum_by_key(np.concatenate([new.keys, base.keys]),
-                          np.concatenate([new.values, -base.values]))
+                          np.concatenate([new.values, -base.values]), runs=True)
     return int(np.abs(vals).sum())
 
 
