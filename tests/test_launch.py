@@ -79,3 +79,21 @@ def test_entry_point_runs_the_commands(tmp_path: Path) -> None:
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no such file" in bad.stderr
     assert main(["top", str(new)]) == 0
+
+
+@pytest.mark.parametrize(("argv", "want"), [(["top", "F"], "1"), (["analyze", "F"], "None")])
+def test_plain_profile_commands_start_numpy_without_blas_threads(
+        tmp_path: Path, argv: list[str], want: str) -> None:
+    import os
+
+    f = tmp_path / "p.pb.gz"
+    f.write_bytes(gzip.compress(b"x"))
+    args = [str(f) if a == "F" else a for a in argv]
+    code = ("import os, sys, leaksleuth.cli as c\n"
+            "c.run = lambda: print(os.environ.get('OPENBLAS_NUM_THREADS'))\n"
+            f"sys.argv = ['leaksleuth', *{args!r}]\n"
+            "from leaksleuth.launch import run\nrun()\n")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, check=True).stdout
+    assert out.strip() == want
