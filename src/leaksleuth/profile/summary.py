@@ -31,6 +31,12 @@ _INLINE_MARK = ("", "inline", "", "partial-inline")
 # A diff of files this big together (gzipped) runs in two processes; below it a second
 # process costs more memory (its own interpreter and numpy) than it saves time.
 _FORK_MIN_BYTES = 4 << 20
+# Below this (gzipped, together) the child's work is short, and it pays only when a core is
+# free: on a busy machine the two processes take turns (diff of the 100k-sample deep
+# profiles of benchmarks/parse_bench.py, 11 MB, interleaved at load 5-7: 0.33-0.73 s, median
+# 0.37, in one process against 0.38-0.90 s, median 0.56, with the child; on a quiet machine
+# the child's 0.22-0.24 s against about 0.3 s).
+_FORK_BUSY_BYTES = 32 << 20
 # The least of NEW (gzipped bytes' worth) a child folds after BASE: below it, reading NEW's
 # tables a second time in the child costs about what the part saves the parent (diff of the
 # deep profiles of benchmarks/parse_bench.py, interleaved runs: at 100k samples, a 5% part,
@@ -434,7 +440,7 @@ def summarize_pair(base: str, new: str, sample_index: str | None = None, *,
     except OSError:
         sizes = (0, 0)
     # small files: a second process would cost more memory (its own interpreter) than time
-    if not parallel or sum(sizes) < _FORK_MIN_BYTES:
+    if not parallel or not _fork_pays(sum(sizes)):
         base_s, new_s = one(base), one(new)
     else:
         split = share_of_new(*sizes)
@@ -464,6 +470,23 @@ def summarize_pair(base: str, new: str, sample_index: str | None = None, *,
         name = new_s.sample_types[new_s.index].type
         base_s = one(base, name)
     return base_s, new_s
+
+
+def _fork_pays(total: int) -> bool:
+    """Whether a diff of files this big (gzipped, together) is faster in two processes: above
+    ``_FORK_BUSY_BYTES`` always, from ``_FORK_MIN_BYTES`` when the machine has a core free
+    (its load average over the last minute below its cores less a half)."""
+    if total < _FORK_MIN_BYTES:
+        return False
+    if total >= _FORK_BUSY_BYTES:
+        return True
+    import os
+
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return True
+    return load < (os.cpu_count() or 1) - 0.5
 
 
 def _index_of(p: Profile, sample_index: str | None) -> int:
