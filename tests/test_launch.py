@@ -97,3 +97,43 @@ def test_plain_profile_commands_start_numpy_without_blas_threads(
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=env, check=True).stdout
     assert out.strip() == want
+
+
+def test_plain_top_and_diff_without_click_print_what_the_cli_prints(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from leaksleuth.cli import main
+
+    base, new = SNAP / "000000" / "heap.pb.gz", SNAP / "000005" / "heap.pb.gz"
+    for argv in (["top", str(new)], ["diff", str(base), str(new)]):
+        assert main(argv) == 0
+        want = capsys.readouterr().out
+        got = subprocess.run([sys.executable, "-m", "leaksleuth", *argv], capture_output=True,
+                             text=True, check=True)
+        assert got.stdout == want and "Showing nodes" in want and got.stderr == ""
+    # the fast path itself, and that it never imports click
+    code = ("import sys\nfrom leaksleuth.launch import plain_table\n"
+            f"print(plain_table(['top', {str(new)!r}]), end='')\n"
+            "print('click' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.startswith("File: ") or "Showing nodes" in out
+    assert out.rstrip().endswith("False")
+
+
+def test_plain_commands_report_problems_as_the_cli_does(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from leaksleuth.cli import main
+
+    good = SNAP / "000005" / "heap.pb.gz"
+    bad = tmp_path / "bad.pb.gz"
+    bad.write_bytes(gzip.compress(b"\x0a\x03abc" * 10))
+    page = tmp_path / "page.pb.gz"
+    page.write_text("<html>error</html>")
+    for argv in (["top", str(bad)], ["diff", str(bad), str(good)], ["diff", str(good), str(page)],
+                 ["top", str(tmp_path / "missing")]):
+        code = main(argv)
+        want = capsys.readouterr().err
+        got = subprocess.run([sys.executable, "-m", "leaksleuth", *argv], capture_output=True,
+                             text=True)
+        assert (got.returncode, got.stderr, got.stdout) == (code, want, ""), argv
+        assert code != 0 and want.count("\n") == 1

@@ -57,8 +57,8 @@ def top(file: str, sample_index: str | None, cum: bool, nodecount: int | None,
     from leaksleuth.profile import summary
     from leaksleuth.report import tables
 
-    s = summary.summarize_file(file, sample_index, focus_re=focus_re, ignore_re=ignore_re)
-    result = summary.top_of(s, cum_sort=cum, nodecount=nodecount)
+    result = summary.top_file(file, sample_index, cum_sort=cum, nodecount=nodecount,
+                              focus_re=focus_re, ignore_re=ignore_re)
     tables.render(result, sys.stdout, files=[file], as_json=as_json)
     _at_once()
 
@@ -79,10 +79,8 @@ def diff(base: str, new: str, sample_index: str | None, cum: bool, nodecount: in
     from leaksleuth.profile import summary
     from leaksleuth.report import tables
 
-    # BASE is summarised in a forked child while NEW is summarised here
-    base_s, new_s = summary.summarize_pair(base, new, sample_index, focus_re=focus_re,
-                                           ignore_re=ignore_re)
-    result = summary.diff_of(base_s, new_s, cum_sort=cum, nodecount=nodecount)
+    result = summary.diff_files(base, new, sample_index, cum_sort=cum, nodecount=nodecount,
+                                focus_re=focus_re, ignore_re=ignore_re)
     tables.render(result, sys.stdout, files=[base, new], as_json=as_json, diff=True)
     _at_once()
 

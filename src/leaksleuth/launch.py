@@ -1,8 +1,9 @@
 """The ``leaksleuth`` program's first step: start decompressing the files that `top`, `diff`
 and `flame` read, on a second core, before the CLI (click) and numpy are imported (and for
-them, a numpy without OpenBLAS threads), then run the CLI. Only plain invocations are
-recognised here (the files as the only arguments, and `--html OUT` for `flame`); the
-commands themselves start whatever this did not.
+them, a numpy without OpenBLAS threads), then run the CLI; a plain `top`/`diff` whose output
+is piped runs without click. Only plain invocations are recognised here (the files as the
+only arguments, and `--html OUT` for `flame`); the commands themselves start whatever this
+did not.
 
 Kept free of click and numpy, whose imports are what the decompression overlaps.
 """
@@ -40,9 +41,33 @@ def files_to_read(argv: list[str]) -> list[str]:
     return [new, base] if small else [new]
 
 
+def plain_table(argv: list[str]) -> str | None:
+    """The output of a plain `top FILE` or `diff BASE NEW` (every option at its default, the
+    output piped), computed without importing click: the same library calls as the commands
+    of cli.py. None when anything goes wrong before a byte is written: the CLI then runs the
+    command again and reports the problem in its usual way."""
+    from io import StringIO
+
+    try:
+        from leaksleuth.profile import summary
+        from leaksleuth.report import tables
+
+        files = argv[1:]
+        result = (summary.top_file(files[0]) if argv[0] == "top"
+                  else summary.diff_files(files[0], files[1]))
+        out = StringIO()
+        tables.render(result, out, files=files, diff=argv[0] == "diff", terminal=False)
+    except Exception:
+        return None
+    return out.getvalue()
+
+
 def run() -> None:
-    """The console script: decompression started, then the CLI."""
-    files = files_to_read(sys.argv[1:])
+    """The console script: decompression started, then a plain piped `top`/`diff` without
+    click (its import costs ~0.03 s of CPU, a tenth of a `diff` of two 100k-sample profiles),
+    anything else through the CLI."""
+    argv = sys.argv[1:]
+    files = files_to_read(argv)
     if files:
         # these commands make no BLAS call: without its thread pool, numpy's OpenBLAS starts
         # in less time (`import numpy`, median of 12 runs: 0.08 s of CPU and 0.085 s of wall
@@ -51,6 +76,20 @@ def run() -> None:
         from leaksleuth.profile.gunzip import gunzip_ahead
 
         gunzip_ahead(files)
+        if argv[0] in ("top", "diff") and not sys.stdout.isatty():
+            try:
+                text = plain_table(argv)
+                if text is not None:
+                    sys.stdout.write(text)
+                    sys.stdout.flush()
+            except BrokenPipeError:
+                text = ""
+            except KeyboardInterrupt:
+                sys.stderr.write("leaksleuth: interrupted\n")
+                sys.stderr.flush()
+                os._exit(130)
+            if text is not None:
+                os._exit(0)  # nothing to clean up (as cli.run for these commands)
     from leaksleuth.cli import run as cli_run
 
     cli_run()

@@ -601,6 +601,24 @@ def diff_of(base: ProfileSummary, new: ProfileSummary, *, cum_sort: bool = False
     return _with_marks(res, marks)
 
 
+def top_file(path: str, sample_index: str | None = None, *, cum_sort: bool = False,
+             nodecount: int | None = None, focus_re: str | None = None,
+             ignore_re: str | None = None) -> TopResult:
+    """`leaksleuth top`: pprof's ``-top`` of the profile file ``path``, streamed."""
+    s = summarize_file(path, sample_index, focus_re=focus_re, ignore_re=ignore_re)
+    return top_of(s, cum_sort=cum_sort, nodecount=nodecount)
+
+
+def diff_files(base: str, new: str, sample_index: str | None = None, *, cum_sort: bool = False,
+               nodecount: int | None = None, focus_re: str | None = None,
+               ignore_re: str | None = None) -> TopResult:
+    """`leaksleuth diff`: pprof's ``-top -base BASE NEW`` of two profile files, streamed
+    (BASE in a forked child when that pays, see ``summarize_pair``)."""
+    base_s, new_s = summarize_pair(base, new, sample_index, focus_re=focus_re,
+                                   ignore_re=ignore_re)
+    return diff_of(base_s, new_s, cum_sort=cum_sort, nodecount=nodecount)
+
+
 def top(p: Profile, sample_index: str | None = None, *, cum_sort: bool = False,
         nodecount: int | None = None, focus_re: str | None = None,
         ignore_re: str | None = None, node_fraction: float = 0.005) -> TopResult:
