@@ -255,6 +255,21 @@ def _load() -> str:
     return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def pprof_binary(go: Path, env: dict[str, str]) -> str:
+    """The path of `go tool pprof` (run directly: `go tool` adds its own start-up)."""
+    return subprocess.run([str(go), "tool", "-n", "pprof"], env=env, capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+def ours_env() -> dict[str, str]:
+    """leaksleuth runs as an installed package does, from compiled bytecode (cached under
+    benchmarks/out/pycache, nothing is written into src/), even where the environment sets
+    PYTHONDONTWRITEBYTECODE: compiling its modules on every run costs ~60 ms."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(OUT / "pycache")
+    return env
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="10000,100000",
@@ -269,14 +284,9 @@ def main() -> int:
     args = ap.parse_args()
     go = ensure_go(args.go_version)
     env = go_tool_env(go)
-    pprof_bin = subprocess.run([str(go), "tool", "-n", "pprof"], env=env, capture_output=True,
-                               text=True, check=True).stdout.strip()
+    pprof_bin = pprof_binary(go, env)
     ours = [sys.executable, "-m", "leaksleuth"]
-    # leaksleuth runs as an installed package does, from compiled bytecode (cached under
-    # benchmarks/out/pycache, nothing is written into src/), even where the environment sets
-    # PYTHONDONTWRITEBYTECODE: compiling its modules on every run costs ~60 ms
-    env_ours = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env_ours["PYTHONPYCACHEPREFIX"] = str(OUT / "pycache")
+    env_ours = ours_env()
     warm = False
     print(f"shape={args.shape}; {_load()}; leaksleuth x{args.repeat}, pprof x{args.pprof_repeat}")
     print(f"{'size':>8} {'cmd':<5} {'MB gz':>6} {'leaksleuth s':>12} {'(spread)':>13} "

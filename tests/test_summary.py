@@ -94,6 +94,7 @@ def test_pair_in_a_child_equals_in_turn(profile_file: Path, tmp_path: Path,
     base.write_bytes(write_pprof(_profile(1000)))
     gunzip.gunzip_ahead([str(profile_file), str(base)])
     monkeypatch.setattr(summary, "_FORK_MIN_BYTES", 0)  # fork even for these small files
+    monkeypatch.setattr(summary, "_FORK_BUSY_BYTES", 0)
     forked = summary.summarize_pair(str(base), str(profile_file), parallel=True)
     in_turn = summary.summarize_pair(str(base), str(profile_file), parallel=False)
     for a, b in zip(forked, in_turn, strict=True):
@@ -104,6 +105,7 @@ def test_pair_in_a_child_equals_in_turn(profile_file: Path, tmp_path: Path,
 def test_pair_raises_base_error_first(profile_file: Path, tmp_path: Path,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(summary, "_FORK_MIN_BYTES", 0)
+    monkeypatch.setattr(summary, "_FORK_BUSY_BYTES", 0)
     bad = tmp_path / "bad.pb.gz"
     bad.write_bytes(gzip.compress(b"<html>502 Bad Gateway</html>"))
     with pytest.raises(ProfileError, match=r"bad\.pb\.gz"):
@@ -115,11 +117,17 @@ def test_pair_raises_base_error_first(profile_file: Path, tmp_path: Path,
 
 
 def test_share_of_new() -> None:
-    assert summary.share_of_new(100, 0) == 1.0
-    assert summary.share_of_new(100, 100) == 1.0  # BASE alone is as much work
-    f = summary.share_of_new(50, 100)
+    mb = 1 << 20
+    assert summary.share_of_new(100 * mb, 0) == 1.0
+    assert summary.share_of_new(100 * mb, 100 * mb) == 1.0  # BASE alone is as much work
+    f = summary.share_of_new(20 * mb, 100 * mb)
     assert 0.5 < f < 1.0
-    assert summary.share_of_new(0, 100) == 0.5
+    assert summary.share_of_new(0, 100 * mb) == 0.5
+    # the rest would be too small to be worth NEW's tables read again: no split
+    assert summary.share_of_new(50 * mb, 100 * mb) == 1.0
+    assert summary.share_of_new(4 * mb, 8 * mb) == 1.0
+    assert summary.share_of_new(0, 8 * mb) == 1.0
+    assert summary.share_of_new(0, 20 * mb) == 0.5
 
 
 def _child_pid() -> int:
@@ -168,3 +176,16 @@ def test_gunzip_ahead_hands_over_and_discards(profile_file: Path, tmp_path: Path
     gunzip.discard(str(other))
     assert str(other) not in gunzip._ahead
     assert gunzip.gunzip_owned(str(tmp_path / "missing.pb.gz")) is None
+
+
+def test_fork_pays_by_size_and_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    mb = 1 << 20
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.5, 0.5, 0.5))
+    assert not summary._fork_pays(2 * mb)  # small: one process
+    assert summary._fork_pays(11 * mb)  # a core free
+    monkeypatch.setattr(os, "getloadavg", lambda: (6.0, 6.0, 6.0))
+    assert not summary._fork_pays(11 * mb)  # busy: the processes would take turns
+    assert summary._fork_pays(110 * mb)  # big: always

@@ -186,6 +186,7 @@ def test_every_case_text_is_identical(generated: tuple[Path, Path, dict[tuple[st
     if batch_bytes is not None:
         monkeypatch.setattr(pprof, "_BATCH_BYTES", batch_bytes)
         monkeypatch.setattr(summary, "_FORK_MIN_BYTES", 0)  # diffs: BASE in a forked child
+        monkeypatch.setattr(summary, "_FORK_BUSY_BYTES", 0)
         n_batches = sum(1 for _ in pprof.iter_pprof_file(str(d / "heap2.pb.gz")))
         assert n_batches > 10
     for args, text in pprof_out.items():

@@ -1,5 +1,5 @@
-"""``python -m leaksleuth`` runs the CLI."""
+"""``python -m leaksleuth`` runs the CLI (through ``launch``, as the console script does)."""
 
-from leaksleuth.cli import run
+from leaksleuth.launch import run
 
 run()

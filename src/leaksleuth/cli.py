@@ -57,8 +57,8 @@ def top(file: str, sample_index: str | None, cum: bool, nodecount: int | None,
     from leaksleuth.profile import summary
     from leaksleuth.report import tables
 
-    s = summary.summarize_file(file, sample_index, focus_re=focus_re, ignore_re=ignore_re)
-    result = summary.top_of(s, cum_sort=cum, nodecount=nodecount)
+    result = summary.top_file(file, sample_index, cum_sort=cum, nodecount=nodecount,
+                              focus_re=focus_re, ignore_re=ignore_re)
     tables.render(result, sys.stdout, files=[file], as_json=as_json)
     _at_once()
 
@@ -72,16 +72,15 @@ def diff(base: str, new: str, sample_index: str | None, cum: bool, nodecount: in
     """What grew (+) and shrank (-) from BASE to NEW, like `go tool pprof -top -base`."""
     from leaksleuth.profile.gunzip import gunzip_ahead
 
-    # NEW on another core while numpy and the rest are imported; BASE is decompressed by the
-    # process that reads it (a forked child for large files, in parallel with NEW's samples)
+    # NEW on another core while numpy and the rest are imported (if launch has not already
+    # started it, with a small BASE); a large BASE is decompressed by the process that reads
+    # it (a forked child, in parallel with NEW's samples)
     gunzip_ahead([new])
     from leaksleuth.profile import summary
     from leaksleuth.report import tables
 
-    # BASE is summarised in a forked child while NEW is summarised here
-    base_s, new_s = summary.summarize_pair(base, new, sample_index, focus_re=focus_re,
-                                           ignore_re=ignore_re)
-    result = summary.diff_of(base_s, new_s, cum_sort=cum, nodecount=nodecount)
+    result = summary.diff_files(base, new, sample_index, cum_sort=cum, nodecount=nodecount,
+                                focus_re=focus_re, ignore_re=ignore_re)
     tables.render(result, sys.stdout, files=[base, new], as_json=as_json, diff=True)
     _at_once()
 
@@ -691,16 +690,23 @@ def _write_html(result: object, html_path: str) -> None:
 def flame_cmd(file: str, base_file: str | None, sample_index: str | None,
               html_path: str) -> None:
     """Draw a profile (or its change from --base) as an interactive flame graph."""
-    from leaksleuth.profile.formats import read_profile
-    from leaksleuth.report.flame import build_flame
+    if base_file is None:
+        from leaksleuth.profile.gunzip import gunzip_ahead
+
+        gunzip_ahead([file])  # on another core while numpy and the rest are imported
+    from leaksleuth.report.flame import build_flame, flame_of_file
     from leaksleuth.report.html import render_html, write_report
 
-    profile = read_profile(file)
-    base = read_profile(base_file) if base_file else None
-    title = f"{file} − {base_file}" if base_file else file
-    flame = build_flame(profile, base=base, sample_index=sample_index, title=title)
+    if base_file is None:
+        flame = flame_of_file(file, sample_index=sample_index, title=file)
+    else:
+        from leaksleuth.profile.formats import read_profile
+
+        flame = build_flame(read_profile(file), base=read_profile(base_file),
+                            sample_index=sample_index, title=f"{file} − {base_file}")
     out = write_report(html_path, render_html(flame=flame))
     click.echo(f"wrote {out} ({flame.nodes} frames of {flame.nodes_before_pruning})")
+    _at_once()
 
 
 # --- fleet watching ---------------------------------------------------------------------------
@@ -795,7 +801,7 @@ _exit_at_once = False
 
 
 def run() -> None:
-    """The ``leaksleuth`` command: ``main``, then for ``top``/``diff`` an exit without the
+    """The ``leaksleuth`` command: ``main``, then for ``top``/``diff``/``flame`` an exit without the
     interpreter's teardown, which would free every object of both profiles one by one when
     all that is left is to flush the output."""
     code = main()

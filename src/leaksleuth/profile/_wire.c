@@ -72,6 +72,8 @@ static int vec_push(Vec *v, int64_t a, int64_t b, int64_t c, int64_t d, int k) {
     return 0;
 }
 
+static int skip_field(const uint8_t *b, Py_ssize_t e, Py_ssize_t *pos, int wt);
+
 static const char *VARINT_ERR[] = {"", "truncated varint", "varint longer than 10 bytes",
                                    "varint overflows 64 bits"};
 
@@ -330,36 +332,93 @@ static PyObject *w_fold(PyObject *self, PyObject *args) {
  * location's names from the last. Node 0 is the root; each level's nodes get consecutive
  * ids, so a parent's id is below its children's. cur_out receives the deepest node of each
  * sample. early > 0: a sample stops descending below a node whose total (summed as float64
- * in sample order) is under early. */
+ * in sample order) is under early.
+ *
+ * trie_wire(buf, loc_a, loc_b, unpacked, lut, loc_start, loc_len, loc_names, values, early,
+ * cur_out) is the same tree with each sample's stack read where it lies in the protobuf
+ * bytes (the location ids buf[loc_a[i]:loc_b[i]] as spans() found and checked them, mapped
+ * through lut): the stacks are never decoded into an array. A walk stops where the tree is pruned, so most
+ * location ids are never decoded at all. */
 
 typedef struct {
     int64_t parent, name, id;
 } Slot;
 
-/* The next frame of sample s, root first, at its cursor (*l, *ln); l < offs[s]: no more. */
-static inline void next_frame(const int64_t *offs, const int64_t *stack, const int64_t *llen,
-                              int64_t s, int64_t *l, int64_t *ln) {
-    if (--*ln >= 0) return;
-    int64_t j = *l - 1;
-    while (j >= offs[s] && llen[stack[j]] == 0) j--;
-    *l = j;
-    if (j >= offs[s]) *ln = llen[stack[j]] - 1;
+/* Where the stacks are: decoded (offs/stack, a cursor is an index into stack) or in the
+ * protobuf bytes (buf/la/lb/lut, a cursor is the position of a location id's varint). */
+typedef struct {
+    const int64_t *offs, *stack;
+    const uint8_t *buf;
+    const int64_t *la, *lb, *lut;
+    const uint8_t *unp; /* per sample: 1 when its ids are unpacked fields (a tag byte each) */
+    int64_t nlut;
+    const int64_t *llen;
+} Src;
+
+/* the first cursor of sample s (past its last frame when below src_lo) */
+static inline int64_t src_lo(const Src *S, int64_t s) { return S->buf ? S->la[s] : S->offs[s]; }
+
+/* the location id at cursor l */
+static inline int64_t src_loc(const Src *S, int64_t l) {
+    if (!S->buf) return S->stack[l];
+    const uint8_t *b = S->buf + l;
+    uint64_t x = b[0] & 0x7F;
+    for (int sh = 7; b[0] & 0x80; sh += 7) x |= (uint64_t)((++b)[0] & 0x7F) << sh;
+    return S->lut[x < (uint64_t)S->nlut - 1 ? x : (uint64_t)S->nlut - 1];
 }
 
-/* Frames of the first PRE levels are gathered level-major before the walk: a level then
- * reads one sequential array instead of a cache line of every sample's stack. */
-#define PRE 16
+/* the start of the varint that ends just before e, in a run from lo: a varint's last byte is
+ * < 0x80 and its others are not (lo - 1 when e <= lo) */
+static inline int64_t varint_before(const uint8_t *b, int64_t lo, int64_t e) {
+    if (e <= lo) return lo - 1;
+    int64_t p = e - 1;
+    while (p > lo && b[p - 1] >= 0x80) p--;
+    return p;
+}
 
-static PyObject *w_trie(PyObject *self, PyObject *args) {
-    Py_buffer vo, vs, vls, vll, vln, vv, vc;
-    double early;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*dw*", &vo, &vs, &vls, &vll, &vln, &vv, &early,
-                          &vc))
-        return NULL;
-    const int64_t *offs = vo.buf, *stack = vs.buf, *lstart = vls.buf, *llen = vll.buf,
-                  *lnames = vln.buf, *val = vv.buf;
-    int64_t *cur = vc.buf;
-    Py_ssize_t n = vv.len / 8;
+/* the cursor before l (towards the leaf) in sample s (an unpacked id's tag byte skipped) */
+static inline int64_t src_prev(const Src *S, int64_t s, int64_t l) {
+    if (!S->buf) return l - 1;
+    return l <= S->la[s] ? S->la[s] - 1 : varint_before(S->buf, S->la[s], l - S->unp[s]);
+}
+
+/* the cursor of the last (root) location of sample s */
+static inline int64_t src_last(const Src *S, int64_t s) {
+    return S->buf ? varint_before(S->buf, S->la[s], S->lb[s]) : S->offs[s + 1] - 1;
+}
+
+/* The next frame of sample s, root first, at its cursor (*l, *ln); l < src_lo: no more. */
+static inline void next_frame(const Src *S, int64_t s, int64_t *l, int64_t *ln) {
+    if (--*ln >= 0) return;
+    int64_t lo = src_lo(S, s), j = src_prev(S, s, *l);
+    while (j >= lo && S->llen[src_loc(S, j)] == 0) j = src_prev(S, s, j);
+    *l = j;
+    if (j >= lo) *ln = S->llen[src_loc(S, j)] - 1;
+}
+
+/* The frames of PRE levels at a time are gathered level-major for the samples still walking
+ * (before levels 0, PRE, 2 PRE, ...): a level then reads one sequential array instead of a
+ * cache line of every sample's stack, and a walk that stops early (pruning) decodes at most
+ * PRE - 1 frames it does not use. */
+#define PRE 8
+
+/* gather up to PRE names of sample s from its cursor (*l, *ln) into pre (level-major) */
+static inline int gather(const Src *S, int64_t s, int64_t *l, int64_t *ln,
+                         const int64_t *lstart, const int64_t *lnames, int32_t *pre,
+                         size_t nn) {
+    int64_t lo = src_lo(S, s);
+    int k = 0;
+    for (; k < PRE && *l >= lo; k++) {
+        pre[(size_t)k * nn + (size_t)s] = (int32_t)lnames[lstart[src_loc(S, *l)] + *ln];
+        next_frame(S, s, l, ln);
+    }
+    return k;
+}
+
+static PyObject *build_trie(const Src *S, Py_ssize_t n, const int64_t *lstart,
+                            const int64_t *lnames, const int64_t *val, double early,
+                            int64_t *cur) {
+    const int64_t *llen = S->llen;
     size_t nn = (size_t)(n ? n : 1);
     Vec par = {0}, nam = {0}, lev = {0};
     /* active samples; per sample: the cursor of its next frame past the gathered ones, how
@@ -387,14 +446,10 @@ static PyObject *w_trie(PyObject *self, PyObject *args) {
         nam.d[nam.n++] = -1;
         for (Py_ssize_t i = 0; i < n; i++) {
             cur[i] = 0;
-            int64_t l = offs[i + 1] - 1, ln = 0;
-            while (l >= offs[i] && llen[stack[l]] == 0) l--;
-            if (l >= offs[i]) ln = llen[stack[l]] - 1;
-            int k = 0;
-            for (; k < PRE && l >= offs[i]; k++) {
-                pre[(size_t)k * nn + (size_t)i] = (int32_t)lnames[lstart[stack[l]] + ln];
-                next_frame(offs, stack, llen, i, &l, &ln);
-            }
+            int64_t lo = src_lo(S, i), l = src_last(S, i), ln = 0;
+            while (l >= lo && llen[src_loc(S, l)] == 0) l = src_prev(S, i, l);
+            if (l >= lo) ln = llen[src_loc(S, l)] - 1;
+            int k = gather(S, i, &l, &ln, lstart, lnames, pre, nn);
             npre[i] = (uint8_t)k;
             at_loc[i] = l;
             at_line[i] = ln;
@@ -414,16 +469,15 @@ static PyObject *w_trie(PyObject *self, PyObject *args) {
         memset(table, 0xff, need * sizeof(Slot)); /* id -1: empty */
         size_t mask = need - 1;
         int64_t first = next_id;
-        const int32_t *pre_d = d < PRE ? pre + (size_t)d * nn : NULL;
+        if (d && d % PRE == 0) /* the next PRE levels of the samples still walking */
+            for (int64_t j = 0; j < na; j++) {
+                int64_t s = active[j];
+                npre[s] = (uint8_t)gather(S, s, &at_loc[s], &at_line[s], lstart, lnames, pre, nn);
+            }
+        const int32_t *pre_d = pre + (size_t)(d % PRE) * nn;
         for (int64_t j = 0; j < na; j++) {
             int64_t s = active[j];
-            int64_t nm;
-            if (pre_d) {
-                nm = pre_d[s];
-            } else {
-                nm = lnames[lstart[stack[at_loc[s]]] + at_line[s]];
-                next_frame(offs, stack, llen, s, &at_loc[s], &at_line[s]);
-            }
+            int64_t nm = pre_d[s];
             int64_t p = cur[s];
             uint64_t h = (uint64_t)p * 0x9E3779B97F4A7C15ULL ^ (uint64_t)nm * 0xC2B2AE3D27D4EB4FULL;
             h ^= h >> 29;
@@ -494,16 +548,13 @@ static PyObject *w_trie(PyObject *self, PyObject *args) {
         for (int64_t j = 0; j < na; j++) {
             int64_t s = active[j];
             if (early > 0 && tot[cur[s] - first] < early) continue;
-            int more = d + 1 < PRE ? d + 1 < npre[s] : at_loc[s] >= offs[s];
+            int more = (d + 1) % PRE ? (d + 1) % PRE < npre[s] : at_loc[s] >= src_lo(S, s);
             if (more) active[k++] = s;
         }
         na = k;
     }
     Py_END_ALLOW_THREADS
     free(active); free(at_loc); free(at_line); free(npre); free(pre); free(tot); free(table);
-    PyBuffer_Release(&vo); PyBuffer_Release(&vs); PyBuffer_Release(&vls);
-    PyBuffer_Release(&vll); PyBuffer_Release(&vln); PyBuffer_Release(&vv);
-    PyBuffer_Release(&vc);
     if (oom) {
         free(par.d); free(nam.d); free(lev.d);
         return PyErr_NoMemory();
@@ -517,6 +568,143 @@ static PyObject *w_trie(PyObject *self, PyObject *args) {
         return NULL;
     }
     return Py_BuildValue("(NNN)", a, b, c);
+}
+
+static PyObject *w_trie(PyObject *self, PyObject *args) {
+    Py_buffer vo, vs, vls, vll, vln, vv, vc;
+    double early;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*dw*", &vo, &vs, &vls, &vll, &vln, &vv, &early,
+                          &vc))
+        return NULL;
+    Src S = {vo.buf, vs.buf, NULL, NULL, NULL, NULL, NULL, 0, vll.buf};
+    PyObject *r = build_trie(&S, vv.len / 8, vls.buf, vln.buf, vv.buf, early, vc.buf);
+    PyBuffer_Release(&vo); PyBuffer_Release(&vs); PyBuffer_Release(&vls);
+    PyBuffer_Release(&vll); PyBuffer_Release(&vln); PyBuffer_Release(&vv);
+    PyBuffer_Release(&vc);
+    return r;
+}
+
+static PyObject *w_trie_wire(PyObject *self, PyObject *args) {
+    Py_buffer vb, va, vbb, vu, vlut, vls, vll, vln, vv, vc;
+    double early;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*y*dw*", &vb, &va, &vbb, &vu, &vlut, &vls, &vll,
+                          &vln, &vv, &early, &vc))
+        return NULL;
+    Src S = {NULL, NULL, vb.buf, va.buf, vbb.buf, vlut.buf, vu.buf, vlut.len / 8, vll.buf};
+    PyObject *r = NULL;
+    if (vlut.len >= 8 && va.len == vv.len && vbb.len == vv.len && vc.len >= vv.len
+        && vu.len * 8 == vv.len)
+        r = build_trie(&S, vv.len / 8, vls.buf, vln.buf, vv.buf, early, vc.buf);
+    else
+        PyErr_SetString(PyExc_ValueError, "trie_wire: arrays of different lengths");
+    PyBuffer_Release(&vb); PyBuffer_Release(&va); PyBuffer_Release(&vbb); PyBuffer_Release(&vu);
+    PyBuffer_Release(&vlut); PyBuffer_Release(&vls); PyBuffer_Release(&vll);
+    PyBuffer_Release(&vln); PyBuffer_Release(&vv); PyBuffer_Release(&vc);
+    return r;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* spans(buf, body_a, body_b, ntypes, lut, nloc, nstr, val_out, loc_a_out, loc_b_out,
+ *       unpacked_out) -> 0, -1 (an encoding not taken here) or -2 (a location id not in lut,
+ * or a label's string index past nstr: the whole-file reader names it).
+ * Per sample: its values (val_out, ntypes each) and where its location ids lie (loc_a/loc_b;
+ * equal when it has none): one packed run, or (unpacked_out 1) a run of adjacent one-id
+ * fields, each a tag byte and a varint, as Go writes two ids or fewer (and values). Every id is checked
+ * against lut (an id past its end: the last slot; 0 or above nloc: dangling) and every label
+ * as decode() checks it. */
+
+static PyObject *w_spans(PyObject *self, PyObject *args) {
+    Py_buffer vb, va, vbb, vlut, vval, vla, vlb, vu;
+    int ntypes;
+    long long nloc, nstr;
+    if (!PyArg_ParseTuple(args, "y*y*y*iy*LLw*w*w*w*", &vb, &va, &vbb, &ntypes, &vlut, &nloc,
+                          &nstr, &vval, &vla, &vlb, &vu))
+        return NULL;
+    const uint8_t *b = vb.buf;
+    const int64_t *A = va.buf, *B = vbb.buf, *lut = vlut.buf;
+    uint64_t nlut = (uint64_t)(vlut.len / 8);
+    int64_t *val = vval.buf, *la = vla.buf, *lb = vlb.buf;
+    uint8_t *unp = vu.buf;
+    Py_ssize_t ns = va.len / 8;
+    int bad = nlut == 0 || ntypes < 0 || vbb.len != va.len || vval.len < ns * ntypes * 8
+              || vla.len < ns * 8 || vlb.len < ns * 8 || vu.len < ns ? -1 : 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < ns && !bad; i++) {
+        Py_ssize_t pos = A[i], end = B[i];
+        if (pos < 0 || pos > end || end > vb.len) { bad = -1; break; }
+        int nv = 0, seen = 0; /* location ids: 1 a packed run, 2 unpacked */
+        int64_t *vrow = val + (size_t)i * ntypes;
+        la[i] = lb[i] = pos;
+        unp[i] = 0;
+        while (pos < end && !bad) {
+            uint64_t tag, x;
+            Py_ssize_t at = pos;
+            if (varint(b, end, &pos, &tag)) { bad = -1; break; }
+            uint64_t fno = tag >> 3;
+            int wt = (int)(tag & 7);
+            if (fno == 0) { bad = -1; break; }
+            if (wt == 2) {
+                if (varint(b, end, &pos, &x) || x > (uint64_t)(end - pos)) { bad = -1; break; }
+                Py_ssize_t e = pos + (Py_ssize_t)x;
+                if (fno == 1) {
+                    if (seen++) { bad = -1; break; } /* two runs: not one span */
+                    la[i] = pos;
+                    lb[i] = e;
+                    while (pos < e) {
+                        if (varint(b, e, &pos, &x)) { bad = -1; break; }
+                        int64_t l = lut[x < nlut - 1 ? x : nlut - 1];
+                        if (l <= 0 || l > nloc) bad = -2;
+                    }
+                } else if (fno == 2) {
+                    while (pos < e) {
+                        if (varint(b, e, &pos, &x) || nv >= ntypes) { bad = -1; break; }
+                        vrow[nv++] = (int64_t)x;
+                    }
+                } else if (fno == 3) {
+                    while (pos < e) {
+                        uint64_t t2, y;
+                        if (varint(b, e, &pos, &t2)) { bad = -1; break; }
+                        uint64_t f2 = t2 >> 3;
+                        int w2 = (int)(t2 & 7);
+                        if (f2 == 0) { bad = -1; break; }
+                        if (w2 == 0) {
+                            if (varint(b, e, &pos, &y)) { bad = -1; break; }
+                            if ((f2 == 1 || f2 == 2 || f2 == 4) && y >= (uint64_t)nstr) bad = -2;
+                        } else if (f2 <= 4 || skip_field(b, e, &pos, w2)) {
+                            bad = -1;
+                            break;
+                        }
+                    }
+                }
+                pos = e;
+            } else if (wt == 0) {
+                if (fno == 1) { /* the run must go on where it stopped, tags of one byte */
+                    if (seen == 1 || (seen == 2 && at != lb[i]) || pos != at + 1) { bad = -1; break; }
+                    if (!seen) la[i] = pos;
+                    seen = 2;
+                    unp[i] = 1;
+                }
+                if (varint(b, end, &pos, &x)) { bad = -1; break; }
+                if (fno == 1) {
+                    lb[i] = pos;
+                    int64_t l = lut[x < nlut - 1 ? x : nlut - 1];
+                    if (l <= 0 || l > nloc) bad = -2;
+                } else if (fno == 2) { /* Go writes two values or fewer unpacked */
+                    if (nv >= ntypes) { bad = -1; break; }
+                    vrow[nv++] = (int64_t)x;
+                } else if (fno == 3) { bad = -1; break; }
+            } else if ((wt == 1 || wt == 5) && fno > 3) {
+                pos += wt == 1 ? 8 : 4;
+                if (pos > end) { bad = -1; break; }
+            } else { bad = -1; break; }
+        }
+        if (!bad && (pos != end || nv != ntypes)) bad = -1;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&vb); PyBuffer_Release(&va); PyBuffer_Release(&vbb);
+    PyBuffer_Release(&vlut); PyBuffer_Release(&vval); PyBuffer_Release(&vla);
+    PyBuffer_Release(&vlb); PyBuffer_Release(&vu);
+    return PyLong_FromLong(bad);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -650,6 +838,8 @@ static PyMethodDef methods[] = {
     {"locations", w_locations, METH_VARARGS, "Location messages and their lines."},
     {"poly_hash", w_poly_hash, METH_VARARGS, "A polynomial hash of each stack."},
     {"trie", w_trie, METH_VARARGS, "The flame tree of stacks, level by level."},
+    {"trie_wire", w_trie_wire, METH_VARARGS, "The flame tree of stacks left in the protobuf."},
+    {"spans", w_spans, METH_VARARGS, "Values and location-id spans of a batch of samples."},
     {NULL, NULL, 0, NULL},
 };
 

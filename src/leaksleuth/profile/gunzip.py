@@ -145,16 +145,23 @@ def _gunzip(path: str) -> mmap.mmap | None:
 _ahead: dict[str, mmap.mmap | None] = {}
 _ahead_lock = threading.Lock()
 _ahead_thread: threading.Thread | None = None
+_asked: set[str] = set()  # paths decompressed ahead (or being) and not yet taken
 
 
 def gunzip_ahead(paths: Sequence[str]) -> None:
     """Start decompressing ``paths`` in a background thread; ``gunzip_owned`` then takes the
-    result (waiting for it if needed). Harmless for files that are not gzip."""
+    result (waiting for it if needed). Harmless for files that are not gzip, and for paths
+    already asked for and not yet taken (the program's entry point asks first)."""
     global _ahead_thread
+    with _ahead_lock:
+        todo = [p for p in dict.fromkeys(paths) if p not in _asked]
+        _asked.update(todo)
+    if not todo:
+        return
     wait_ahead()
 
     def work() -> None:
-        for p in paths:
+        for p in todo:
             mm = _gunzip(p)
             with _ahead_lock:
                 _ahead[p] = mm
@@ -180,6 +187,7 @@ def gunzip_owned(path: str) -> mmap.mmap | None:
     if pending:
         wait_ahead()
         with _ahead_lock:
+            _asked.discard(path)
             if path in _ahead:
                 return _ahead.pop(path)
     return _gunzip(path)
@@ -190,6 +198,7 @@ def discard(path: str) -> None:
     other process reads that file)."""
     wait_ahead()
     with _ahead_lock:
+        _asked.discard(path)
         mm = _ahead.pop(path, None)
     if mm is not None:
         mm.close()

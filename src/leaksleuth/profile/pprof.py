@@ -373,6 +373,51 @@ def read_pprof_file(path: str) -> Profile:
     return formats.read_profile(path)
 
 
+@dataclass(frozen=True, eq=False)
+class StackSpans:
+    """A gzipped profile decompressed, its samples' stacks left where they lie: the tables,
+    every sample's values, and where its packed location ids are in ``buf``
+    (``buf[loc_a[i]:loc_b[i]]``: packed, or when ``unpacked[i]`` fields of one id each; ids as
+    written, dense through ``lut``), every id checked.
+    A walk over stacks that stops early (the flame tree's) then decodes only what it reads."""
+
+    buf: mmap.mmap
+    tables: Profile  # the whole profile but its samples
+    values: Int64Array  # (samples, sample types)
+    loc_a: Int64Array
+    loc_b: Int64Array
+    unpacked: NDArray[np.uint8]
+    lut: Int64Array  # location id as written -> dense id (the last slot: ids past the end)
+
+
+def stack_spans(path: str) -> StackSpans | None:
+    """``path`` as ``StackSpans``; None for anything else (not a gzipped protobuf, sparse
+    location ids, an encoding other than Go's, any problem): the caller then reads the file
+    with ``formats.read_profile``, which names any problem."""
+    from leaksleuth.profile import formats
+
+    mm = gunzip_owned(path)
+    if mm is None:
+        return None
+    try:
+        if formats.detect(mm[:256], path) is not formats.Format.PPROF:
+            return None
+        lay = _scan(mm)
+    except (_Malformed, _NotProfile, ProfileError):
+        return None
+    if lay.lut is None:
+        return None
+    n, ntypes = len(lay.heads), len(lay.tables.sample_types)
+    values = np.empty((n, ntypes), np.int64)
+    loc_a, loc_b = np.empty(n, np.int64), np.empty(n, np.int64)
+    unpacked = np.empty(n, np.uint8)
+    lut = np.ascontiguousarray(lay.lut, np.int64)
+    if _wire.spans(mm, lay.body_a, lay.body_b, ntypes, lut, len(lay.loc_map),
+                   len(lay.tables.strings), values, loc_a, loc_b, unpacked):
+        return None
+    return StackSpans(mm, lay.tables, values, loc_a, loc_b, unpacked, lut)
+
+
 class BatchesAbandoned(Exception):
     """``iter_pprof_file`` met, after yielding batches, what only the whole-file reader handles
     (an unusual sample encoding, or an error it names): start again with ``read_profile``."""

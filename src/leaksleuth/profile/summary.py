@@ -31,6 +31,17 @@ _INLINE_MARK = ("", "inline", "", "partial-inline")
 # A diff of files this big together (gzipped) runs in two processes; below it a second
 # process costs more memory (its own interpreter and numpy) than it saves time.
 _FORK_MIN_BYTES = 4 << 20
+# Below this (gzipped, together) the child's work is short, and it pays only when a core is
+# free: on a busy machine the two processes take turns (diff of the 100k-sample deep
+# profiles of benchmarks/parse_bench.py, 11 MB, interleaved at load 5-7: 0.33-0.73 s, median
+# 0.37, in one process against 0.38-0.90 s, median 0.56, with the child; on a quiet machine
+# the child's 0.22-0.24 s against about 0.3 s).
+_FORK_BUSY_BYTES = 32 << 20
+# The least of NEW (gzipped bytes' worth) a child folds after BASE: below it, reading NEW's
+# tables a second time in the child costs about what the part saves the parent (diff of the
+# deep profiles of benchmarks/parse_bench.py, interleaved runs: at 100k samples, a 5% part,
+# 0.39-0.67 s without it against 0.51-0.71 s; at 1M, 2.31-2.51 s against 2.18-3.19 s).
+_TAIL_MIN_BYTES = 8 << 20
 
 
 # ---------------------------------------------------------------------------------------------
@@ -285,12 +296,16 @@ def summarize(batches: Iterable[Profile], sample_index: str | None = None, *,
     )
 
 
-def _sum_by_key(keys: U64, values: Int64Array) -> tuple[U64, Int64Array]:
+def _sum_by_key(keys: U64, values: Int64Array, runs: bool = False
+                ) -> tuple[U64, Int64Array]:
     """Sorted distinct keys and the sum of the values of each. Done in the process that
-    built a summary: the merge in ``diff_total`` is then one pass over sorted runs."""
+    built a summary: the merge in ``diff_total`` is then one pass over sorted runs.
+    ``runs``: ``keys`` is a few sorted runs, which the stable sort (timsort) merges in one
+    pass; otherwise quicksort (keys are hashes in sample order), any order of equal keys
+    (their integer values just add up)."""
     if len(keys) == 0:
         return keys, values
-    order = np.argsort(keys, kind="stable")
+    order = np.argsort(keys, kind="stable" if runs else None)
     sk = keys[order]
     starts = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1]])
     return sk[starts], np.add.reduceat(values[order], starts)
@@ -360,7 +375,7 @@ def combine(parts: Sequence[ProfileSummary]) -> ProfileSummary:
         np.concatenate([m[s.inline.nodes] for m, s in zip(remap, parts, strict=True)]),
         np.concatenate([s.inline.last for s in parts]), np.concatenate(owners))
     keys, values = _sum_by_key(np.concatenate([s.keys for s in parts]),
-                               np.concatenate([s.values for s in parts]))
+                               np.concatenate([s.values for s in parts]), runs=True)
     return dataclasses.replace(
         parts[0], names=names, flat=flat, cum=cum, total=sum(s.total for s in parts),
         keys=keys, values=values, inline=inline)
@@ -389,13 +404,14 @@ def share_of_new(base_bytes: int, new_bytes: int) -> float:
     BASE and then the rest, so that both finish together: by file size, NEW's scan (~16% of
     its time after gunzip, done by both) counted twice, BASE's gunzip as half its decoding
     (NEW was decompressed ahead, before the fork). 1 (no split) when BASE alone is as much
-    work as NEW's samples."""
+    work as NEW's samples, or when the rest is under ``_TAIL_MIN_BYTES``: the child would
+    spend about as long reading NEW's tables again as the rest saves the parent."""
     scan = 0.16
     base_work = base_bytes * 1.5
     if new_bytes <= 0 or base_work >= new_bytes * (1 - scan):
         return 1.0
     f = (1 + base_work / (new_bytes * (1 - scan))) / 2
-    return 1.0 if f > 0.97 else f
+    return 1.0 if (1 - f) * new_bytes < _TAIL_MIN_BYTES else f
 
 
 def summarize_pair(base: str, new: str, sample_index: str | None = None, *,
@@ -424,7 +440,7 @@ def summarize_pair(base: str, new: str, sample_index: str | None = None, *,
     except OSError:
         sizes = (0, 0)
     # small files: a second process would cost more memory (its own interpreter) than time
-    if not parallel or sum(sizes) < _FORK_MIN_BYTES:
+    if not parallel or not _fork_pays(sum(sizes)):
         base_s, new_s = one(base), one(new)
     else:
         split = share_of_new(*sizes)
@@ -454,6 +470,23 @@ def summarize_pair(base: str, new: str, sample_index: str | None = None, *,
         name = new_s.sample_types[new_s.index].type
         base_s = one(base, name)
     return base_s, new_s
+
+
+def _fork_pays(total: int) -> bool:
+    """Whether a diff of files this big (gzipped, together) is faster in two processes: above
+    ``_FORK_BUSY_BYTES`` always, from ``_FORK_MIN_BYTES`` when the machine has a core free
+    (its load average over the last minute below its cores less a half)."""
+    if total < _FORK_MIN_BYTES:
+        return False
+    if total >= _FORK_BUSY_BYTES:
+        return True
+    import os
+
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return True
+    return load < (os.cpu_count() or 1) - 0.5
 
 
 def _index_of(p: Profile, sample_index: str | None) -> int:
@@ -540,7 +573,7 @@ def diff_total(new: ProfileSummary, base: ProfileSummary) -> int:
     """pprof's report total for ``-base``: sum of |value| over the merged samples of
     ``new - base`` (identical stacks and labels cancel), without building the merge."""
     _, vals = _sum_by_key(np.concatenate([new.keys, base.keys]),
-                          np.concatenate([new.values, -base.values]))
+                          np.concatenate([new.values, -base.values]), runs=True)
     return int(np.abs(vals).sum())
 
 
@@ -566,6 +599,24 @@ def diff_of(base: ProfileSummary, new: ProfileSummary, *, cum_sort: bool = False
     for nm, m in inline_marks(base, shown).items():
         marks[nm] = marks.get(nm, 0) | m
     return _with_marks(res, marks)
+
+
+def top_file(path: str, sample_index: str | None = None, *, cum_sort: bool = False,
+             nodecount: int | None = None, focus_re: str | None = None,
+             ignore_re: str | None = None) -> TopResult:
+    """`leaksleuth top`: pprof's ``-top`` of the profile file ``path``, streamed."""
+    s = summarize_file(path, sample_index, focus_re=focus_re, ignore_re=ignore_re)
+    return top_of(s, cum_sort=cum_sort, nodecount=nodecount)
+
+
+def diff_files(base: str, new: str, sample_index: str | None = None, *, cum_sort: bool = False,
+               nodecount: int | None = None, focus_re: str | None = None,
+               ignore_re: str | None = None) -> TopResult:
+    """`leaksleuth diff`: pprof's ``-top -base BASE NEW`` of two profile files, streamed
+    (BASE in a forked child when that pays, see ``summarize_pair``)."""
+    base_s, new_s = summarize_pair(base, new, sample_index, focus_re=focus_re,
+                                   ignore_re=ignore_re)
+    return diff_of(base_s, new_s, cum_sort=cum_sort, nodecount=nodecount)
 
 
 def top(p: Profile, sample_index: str | None = None, *, cum_sort: bool = False,

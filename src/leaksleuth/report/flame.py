@@ -15,7 +15,7 @@ the node, which is what a leak adds and what the growth flame graph's widths sho
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -201,9 +201,64 @@ def build_flame(profile: Profile, *, base: Profile | None = None,
                      np.concatenate([fr.loc_len, other.loc_len]),
                      np.concatenate([fr.loc_names, remap[other.loc_names]]), (), ())
     values = np.concatenate([v for _, v in parts]).astype(np.int64)
-    n = len(values)
     differential = base is not None or bool((values < 0).any())
+    c64 = np.ascontiguousarray
 
+    def walk(early: float, cur: Int64Array) -> tuple[bytes, bytes, bytes]:
+        return _wire.trie(
+            c64(fr.offs, np.int64), c64(fr.locs, np.int64), c64(fr.loc_start, np.int64),
+            c64(fr.loc_len, np.int64), c64(fr.loc_names, np.int64), c64(values, np.int64),
+            early, cur)
+
+    return _tree(walk, values, differential, name_table, files, sample_type=sample_type,
+                 unit=unit, min_fraction=min_fraction, max_nodes=max_nodes, title=title)
+
+
+def flame_of_file(path: str, *, sample_index: str | None = None,
+                  min_fraction: float = DEFAULT_MIN_FRACTION,
+                  max_nodes: int = DEFAULT_MAX_NODES, title: str = "") -> FlameGraph:
+    """``build_flame(read_profile(path))``, the same tree, without decoding the stacks.
+
+    The walk reads each sample's location ids where they lie in the decompressed protobuf
+    (``pprof.stack_spans``, ``_wire.trie_wire``): pruning stops most samples within a few
+    levels of the root, so most ids are never decoded and no stacks array is made. On the
+    1M-sample deep heap profile of benchmarks/parse_bench.py the whole `flame` command took
+    0.94-0.98 s (1.05-1.10 s of CPU, 279 MB) against 1.56-1.62 s (1.62-1.70 s, 623 MB) with
+    every stack decoded first (interleaved runs). Anything ``stack_spans`` does not take goes
+    through ``read_profile``, which names any problem.
+    """
+    from leaksleuth.profile import pprof
+    from leaksleuth.profile.formats import read_profile
+
+    sp = pprof.stack_spans(path)
+    if sp is None or (len(sp.values) and not sp.tables.sample_types):
+        del sp
+        return build_flame(read_profile(path), sample_index=sample_index,
+                           min_fraction=min_fraction, max_nodes=max_nodes, title=title)
+    tables = sp.tables
+    col = _pick_column(tables, sample_index)
+    st = tables.sample_types[col] if tables.sample_types else None
+    fr = _frames(tables)
+    values = np.ascontiguousarray(sp.values[:, col]) if len(sp.values) else np.zeros(0, np.int64)
+    c64 = np.ascontiguousarray
+
+    def walk(early: float, cur: Int64Array) -> tuple[bytes, bytes, bytes]:
+        return _wire.trie_wire(sp.buf, sp.loc_a, sp.loc_b, sp.unpacked, sp.lut,
+                               c64(fr.loc_start, np.int64), c64(fr.loc_len, np.int64),
+                               c64(fr.loc_names, np.int64), values, early, cur)
+
+    return _tree(walk, values, bool((values < 0).any()), list(fr.name_table), list(fr.files),
+                 sample_type=st.type if st else "samples", unit=st.unit if st else "count",
+                 min_fraction=min_fraction, max_nodes=max_nodes, title=title)
+
+
+def _tree(walk: Callable[[float, Int64Array], tuple[bytes, bytes, bytes]],
+          values: Int64Array, differential: bool, name_table: list[str], files: list[str], *,
+          sample_type: str, unit: str, min_fraction: float, max_nodes: int,
+          title: str) -> FlameGraph:
+    """The trie of the samples (``walk``: the C walk over their stacks, given the early-stop
+    threshold and each sample's deepest node to fill), its totals, pruning and assembly."""
+    n = len(values)
     # the trie, level by level; node 0 is the root. Without a base every value is >= 0, a
     # node's total is known as soon as it is made, and a node under the pruning threshold
     # will be folded whatever lies below it: samples stop descending there.
@@ -211,11 +266,7 @@ def build_flame(profile: Profile, *, base: Profile | None = None,
     cur = np.zeros(n, dtype=np.int64)
     if len(name_table) >= 1 << 31:  # the C walk keeps name ids in 32 bits
         raise UsageError("profile has too many distinct function names for a flame graph")
-    c64 = np.ascontiguousarray
-    par_b, name_b, lev_b = _wire.trie(
-        c64(fr.offs, np.int64), c64(fr.locs, np.int64), c64(fr.loc_start, np.int64),
-        c64(fr.loc_len, np.int64), c64(fr.loc_names, np.int64), c64(values, np.int64),
-        float(early or 0), cur)
+    par_b, name_b, lev_b = walk(float(early or 0), cur)
     parent = np.frombuffer(par_b, np.int64)
     name_of = np.frombuffer(name_b, np.int64)
     lev = np.frombuffer(lev_b, np.int64).reshape(-1, 2)
