@@ -4,9 +4,10 @@ The loops over the bytes are C (``_wire.c``): finding the top-level fields, deco
 small messages (functions, mappings, locations) and decoding a batch of samples into the
 model's columns. On the 1M-sample deep heap profile of benchmarks/parse_bench.py, streaming
 every sample takes 0.25 s of CPU after gunzip against 1.8 s for a numpy decoder (a
-byte-parallel varint decode); protobuf libraries would build a Python object per sample. Python keeps the tables (names, renumbering) and the errors: anything the C loops
-do not take is decoded again by the per-message Python walk below, which names the problem
-and is the reference the tests compare the C decoder against.
+byte-parallel varint decode); protobuf libraries would build a Python object per sample.
+Python keeps the tables (names, renumbering) and the errors: anything the C loops do not take
+is decoded again by the per-message Python walk below, which names the problem and is the
+reference the tests compare the C decoder against.
 
 Names that are not valid UTF-8 are decoded with ``errors="replace"`` (U+FFFD): every renderer
 (terminal, JSON, HTML) can then print them, at the cost of not round-tripping the raw bytes.
