@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
+from leaksleuth.cli import main
 from leaksleuth.toolchain import go_tool_env
 
 _UNITS = {"B": 1, "kB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40, "": 1}
@@ -72,3 +76,13 @@ def parse_top(text: str) -> PprofTop:
 def assert_close(ours: int, theirs: str, what: str) -> None:
     value, err = parse_value(theirs)
     assert abs(ours - value) <= err, f"{what}: leaksleuth {ours} vs pprof {theirs}"
+
+
+def ours_json(args: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+    """leaksleuth's answer to the same question, through the CLI with ``--json``."""
+    capsys.readouterr()
+    rc = main([*args, "--json"])
+    cap = capsys.readouterr()
+    assert rc == 0, cap.err
+    doc: dict[str, object] = json.loads(cap.out)
+    return doc

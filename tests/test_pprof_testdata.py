@@ -10,7 +10,6 @@ rejects (damaged copies made here) get a one-line error from us too.
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from collections import Counter
@@ -21,7 +20,7 @@ import pytest
 from leaksleuth.cli import main
 from leaksleuth.profile.formats import read_profile
 from leaksleuth.toolchain import go_tool_env
-from pprofhelp import assert_close, parse_top, run_pprof
+from pprofhelp import assert_close, ours_json, parse_top, run_pprof
 from support.goservice import go_or_skip
 
 pytestmark = [pytest.mark.go, pytest.mark.slow]
@@ -67,15 +66,6 @@ def _raw(go: Path, path: Path) -> tuple[list[str], list[tuple[int, ...]]]:
     return types, values
 
 
-def _ours(args: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
-    capsys.readouterr()
-    rc = main([*args, "--json"])
-    cap = capsys.readouterr()
-    assert rc == 0, cap.err
-    doc: dict[str, object] = json.loads(cap.out)
-    return doc
-
-
 def test_the_folder_is_all_there() -> None:
     assert len(PROFILES) == 14 and set(READ) <= set(PROFILES)
     assert (DATA / "LICENSE").read_text().lstrip().startswith("Apache License")
@@ -95,7 +85,7 @@ def test_read_like_pprof(go: Path, name: str, capsys: pytest.CaptureFixture[str]
     for t in types:
         theirs = parse_top(run_pprof(go, f"-sample_index={t}", str(path)))
         si = OUR_INDEX.get(t, t)
-        ours = _ours(["top", str(path), "--sample-index", si], capsys)
+        ours = ours_json(["top", str(path), "--sample-index", si], capsys)
         what = f"{name} {t}"
         assert_close(int(ours["total"]), theirs.total, f"{what}: total")  # type: ignore[call-overload]
         assert_close(int(ours["shown"]), theirs.shown, f"{what}: shown")  # type: ignore[call-overload]

@@ -7,7 +7,6 @@ top-20 functions in the same order with the same values (within pprof's display 
 
 from __future__ import annotations
 
-import json
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,7 +18,7 @@ from leaksleuth.cli import main
 from leaksleuth.profile import pprof, summary
 from leaksleuth.profile.formats import read_profile
 from pprofencode import write_pprof
-from pprofhelp import assert_close, parse_top, parse_value, run_pprof
+from pprofhelp import assert_close, ours_json, parse_top, parse_value, run_pprof
 from support.goservice import GO_VERSIONS, TESTS_DIR, build_or_skip, go_or_skip
 
 pytestmark = [pytest.mark.go, pytest.mark.slow]
@@ -71,15 +70,6 @@ def generated(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     return go, d, {tuple(c[1]): t for c, t in zip(cases, texts, strict=True)}
 
 
-def _ours(args: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
-    capsys.readouterr()
-    rc = main([*args, "--json"])
-    cap = capsys.readouterr()
-    assert rc == 0, cap.err
-    doc: dict[str, object] = json.loads(cap.out)
-    return doc
-
-
 def test_every_case_matches_pprof(generated: tuple[Path, Path, dict[tuple[str, ...], str]],
                                   capsys: pytest.CaptureFixture[str]) -> None:
     _go, d, pprof_out = generated
@@ -87,7 +77,7 @@ def test_every_case_matches_pprof(generated: tuple[Path, Path, dict[tuple[str, .
     compared_rows = 0
     for args, text in pprof_out.items():
         theirs = parse_top(text)
-        ours = _ours(list(args), capsys)
+        ours = ours_json(list(args), capsys)
         rows = ours["rows"]
         assert isinstance(rows, list)
         what = " ".join(args)
